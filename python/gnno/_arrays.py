@@ -1,0 +1,104 @@
+"""Input coercion shared by every public entry point.
+
+Everything that reaches the compiled core passes through here: ids become
+C-contiguous ``int64`` numpy arrays, scores ``float32``; torch tensors are
+read (never written) from the CPU; bad dtypes, shapes and non-finite values
+raise a ``gnno.exceptions`` error naming the argument. Inputs are never
+modified: conversions copy when they have to, and the core only reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gnno.exceptions import GnnoError, NonFiniteError, ShapeError
+
+
+def is_tensor(x: Any) -> bool:
+    """True for a ``torch.Tensor`` without importing torch."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "device") and hasattr(x, "dtype")
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if is_tensor(x):
+        return x.detach().cpu().numpy()
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple, range)) and len(x) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(x)
+
+
+def as_ids(x: Any, name: str, ndim: int = 1) -> np.ndarray:
+    """Integer ids as a C-contiguous int64 array of ``ndim`` dimensions."""
+    try:
+        arr = _to_numpy(x)
+    except (TypeError, ValueError) as err:
+        raise ShapeError(f"{name} must be an array of integer ids: {err}") from None
+    if arr.dtype.kind not in "iu":
+        raise ShapeError(f"{name} must hold integer ids, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ShapeError(f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}")
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ShapeError(f"{name} holds ids too large for int64 (max {int(arr.max())})")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def as_floats(
+    x: Any, name: str, ndim: int | None = None, *, allow_nan: bool = False
+) -> np.ndarray:
+    """Real numbers as a C-contiguous float32 array; rejects NaN and inf."""
+    try:
+        arr = _to_numpy(x)
+    except (TypeError, ValueError) as err:
+        raise ShapeError(f"{name} must be a numeric array: {err}") from None
+    if arr.dtype.kind not in "fiu":
+        raise ShapeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ShapeError(f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}")
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    check_finite(out, name, allow_nan=allow_nan)
+    return out
+
+
+def check_finite(arr: np.ndarray, name: str, *, allow_nan: bool = False) -> None:
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        idx = where[0] if len(where) == 1 else where
+        raise NonFiniteError(f"{name} must be finite, found {arr[where]} at index {idx}")
+
+
+def like(arr: np.ndarray, ref: Any) -> Any:
+    """Returns ``arr`` as a torch tensor on ``ref``'s device if ``ref`` is a
+    tensor, else as numpy. Ids become ``torch.long``."""
+    if not is_tensor(ref):
+        return arr
+    import torch
+
+    t = torch.from_numpy(arr)
+    if ref.device.type != "cpu":
+        t = t.pin_memory().to(ref.device, non_blocking=True)
+    return t
+
+
+def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise GnnoError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise GnnoError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def finite_float(value: Any, name: str, *, low: float | None = None, high: float | None = None) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise GnnoError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise NonFiniteError(f"{name} must be finite, got {value!r}")
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise GnnoError(f"{name} must be in [{low}, {high}], got {value!r}")
+    return v

@@ -1,0 +1,152 @@
+"""The interface every gnno sampler shares.
+
+A sampler is built on the training ``Interactions`` and a ``seed``. Inside a
+torch loop::
+
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        sampler.refresh(model)          # no-op for score-free samplers
+        for users, positives in loader:
+            negatives = sampler.sample_for_pairs(users, positives)   # (B, 1)
+
+Negatives come back as ``torch.long`` on the device of ``users`` when
+``users`` is a tensor, as ``int64`` numpy otherwise, with shape
+``(len(users), k)`` (like ``torch.multinomial``). A negative is never a
+training positive of its user. The same seed, epoch and sequence of calls
+give the same negatives whatever the thread count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gnno._arrays import as_ids, like, positive_int
+from gnno.exceptions import GnnoError
+from gnno.interactions import Interactions
+
+
+def _check_train(train: Any) -> Interactions:
+    if not isinstance(train, Interactions):
+        raise GnnoError(f"train must be a gnno.Interactions, got {type(train).__name__}")
+    return train.require_nonempty("train")
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise GnnoError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+class Sampler:
+    """Base class: stream bookkeeping, input conversion and state dicts.
+
+    Subclasses set ``self._core`` (a compiled sampler exposing ``sample``,
+    ``set_epoch``, ``set_stream`` and the ``seed``/``epoch``/``calls``
+    getters) and may override ``_sample``, ``_sample_for_pairs``,
+    ``refresh`` and the ``_extra_state`` pair.
+    """
+
+    #: Whether ``refresh`` needs a model (score-based samplers).
+    needs_scores: bool = False
+
+    def __init__(self, train: Interactions, seed: int = 0) -> None:
+        self.train = _check_train(train)
+        self.seed = _check_seed(seed)
+        self._core: Any = None
+
+    # -- the shared interface ------------------------------------------
+    def sample(self, users: Any, k: int = 1) -> Any:
+        """``k`` negatives for each user in ``users``: shape ``(len(users), k)``."""
+        k = positive_int(k, "k")
+        u = as_ids(users, "users")
+        return like(self._sample(u, k), users)
+
+    def sample_for_pairs(self, users: Any, positives: Any, k: int = 1) -> Any:
+        """``k`` negatives for each ``(users[b], positives[b])`` training pair,
+        shape ``(B, k)``. Score-free samplers ignore the positive; hard-negative
+        samplers compare candidates against it."""
+        k = positive_int(k, "k")
+        u = as_ids(users, "users")
+        p = as_ids(positives, "positives")
+        if len(u) != len(p):
+            from gnno.exceptions import ShapeError
+
+            raise ShapeError(
+                f"users and positives must have the same length, got {len(u)} and {len(p)}"
+            )
+        return like(self._sample_for_pairs(u, p, k), users)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts epoch ``epoch``: the draws of an epoch depend only on the
+        seed, the epoch and the order of calls within it."""
+        self._core.set_epoch(positive_int(epoch, "epoch", minimum=0))
+
+    @property
+    def epoch(self) -> int:
+        return int(self._core.epoch)
+
+    def refresh(self, model: Any = None) -> None:  # noqa: B027 - optional hook
+        """Updates score-based state from ``model``; nothing for this sampler."""
+
+    # -- hooks -----------------------------------------------------------
+    def _sample(self, users: np.ndarray, k: int) -> np.ndarray:
+        return self._core.sample(users, k)
+
+    def _sample_for_pairs(self, users: np.ndarray, positives: np.ndarray, k: int) -> np.ndarray:
+        # Validate positives even where they are not used.
+        if len(positives):
+            self._check_items(positives, "positives")
+        return self._sample(users, k)
+
+    def _check_items(self, items: np.ndarray, name: str) -> None:
+        bad = (items < 0) | (items >= self.train.n_items)
+        if bad.any():
+            from gnno.exceptions import IdOutOfRangeError
+
+            p = int(np.argmax(bad))
+            raise IdOutOfRangeError(
+                f"item id {int(items[p])} out of range for n_items={self.train.n_items} ({name}[{p}])"
+            )
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # -- state ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-identically: the stream position
+        and any learned state. Arrays are numpy; the dict pickles and
+        ``torch.save``s."""
+        state = {
+            "sampler": type(self).__name__,
+            "shape": self.train.shape,
+            "seed": int(self._core.seed),
+            "epoch": int(self._core.epoch),
+            "calls": int(self._core.calls),
+        }
+        state.update(self._extra_state())
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a ``state_dict`` of a sampler of the same class and data shape."""
+        if not isinstance(state, dict):
+            raise GnnoError(f"state must be a dict, got {type(state).__name__}")
+        name = state.get("sampler")
+        if name != type(self).__name__:
+            raise GnnoError(f"state is for {name!r}, not {type(self).__name__!r}")
+        shape = tuple(state.get("shape", ()))
+        if shape != self.train.shape:
+            raise GnnoError(f"state is for data of shape {shape}, this sampler's is {self.train.shape}")
+        for key in ("seed", "epoch", "calls"):
+            if key not in state:
+                raise GnnoError(f"state is missing {key!r}")
+        self._load_extra_state(state)
+        self._core.set_stream(int(state["seed"]), int(state["epoch"]), int(state["calls"]))
+        self.seed = int(state["seed"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.train!r}, seed={self.seed})"

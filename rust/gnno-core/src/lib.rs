@@ -1,0 +1,18 @@
+//! gnno-core: the negative-sampling engine behind the `gnno` Python package.
+//!
+//! Pure Rust, no Python: the binding crate `gnno-py` converts arrays and
+//! errors and calls into these modules.
+//!
+//! * [`interactions`]: the CSR user–item matrix.
+//! * [`proposal`], [`sampling`]: score-free negatives (uniform, popularity).
+//! * [`rng`], [`pool`]: deterministic random streams and the owned thread pool.
+
+pub mod error;
+pub mod interactions;
+pub mod pool;
+pub mod proposal;
+pub mod rng;
+pub mod sampling;
+
+pub use error::{Error, ErrorKind, Result};
+pub use interactions::Interactions;
