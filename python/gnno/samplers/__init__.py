@@ -1,6 +1,27 @@
 """Negative samplers sharing one interface (see ``gnno.samplers.base``)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from gnno.exceptions import GnnoError
+from gnno.interactions import Interactions
 from gnno.samplers.base import Sampler
 from gnno.samplers.simple import PopularitySampler, UniformSampler
 
-__all__ = ["Sampler", "UniformSampler", "PopularitySampler"]
+#: Sampler classes by the short name the command line and configs use.
+SAMPLERS: dict[str, type[Sampler]] = {
+    "uniform": UniformSampler,
+    "popularity": PopularitySampler,
+}
+
+
+def build_sampler(name: str, train: Interactions, seed: int = 0, **options: Any) -> Sampler:
+    """Builds the sampler called ``name`` (see ``SAMPLERS``) on ``train``."""
+    cls = SAMPLERS.get(name)
+    if cls is None:
+        raise GnnoError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    return cls(train, seed=seed, **options)
+
+
+__all__ = ["Sampler", "UniformSampler", "PopularitySampler", "SAMPLERS", "build_sampler"]
