@@ -5,18 +5,31 @@ peers (SRNS, DNS, popularity, uniform), the GMF model and the losses and
 evaluation protocols they are measured with.
 """
 
-from gnno import exceptions
+from gnno import exceptions, kernels
 from gnno._gnno import __version__, get_num_threads, set_num_threads
 from gnno.interactions import Interactions
-from gnno.samplers import PopularitySampler, Sampler, UniformSampler
+from gnno.samplers import (
+    DNSSampler,
+    GainSampler,
+    PopularitySampler,
+    Sampler,
+    SRNSSampler,
+    UniformSampler,
+    build_sampler,
+)
 
 __all__ = [
     "__version__",
     "exceptions",
+    "kernels",
     "get_num_threads",
     "set_num_threads",
     "Interactions",
     "Sampler",
     "UniformSampler",
     "PopularitySampler",
+    "DNSSampler",
+    "SRNSSampler",
+    "GainSampler",
+    "build_sampler",
 ]

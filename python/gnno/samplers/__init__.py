@@ -7,12 +7,16 @@ from typing import Any
 from gnno.exceptions import GnnoError
 from gnno.interactions import Interactions
 from gnno.samplers.base import Sampler
+from gnno.samplers.dynamic import DNSSampler, GainSampler, ScoreSampler, SRNSSampler
 from gnno.samplers.simple import PopularitySampler, UniformSampler
 
 #: Sampler classes by the short name the command line and configs use.
 SAMPLERS: dict[str, type[Sampler]] = {
     "uniform": UniformSampler,
     "popularity": PopularitySampler,
+    "dns": DNSSampler,
+    "srns": SRNSSampler,
+    "gain": GainSampler,
 }
 
 
@@ -24,4 +28,14 @@ def build_sampler(name: str, train: Interactions, seed: int = 0, **options: Any)
     return cls(train, seed=seed, **options)
 
 
-__all__ = ["Sampler", "UniformSampler", "PopularitySampler", "SAMPLERS", "build_sampler"]
+__all__ = [
+    "Sampler",
+    "ScoreSampler",
+    "UniformSampler",
+    "PopularitySampler",
+    "DNSSampler",
+    "SRNSSampler",
+    "GainSampler",
+    "SAMPLERS",
+    "build_sampler",
+]

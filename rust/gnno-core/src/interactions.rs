@@ -258,9 +258,17 @@ impl Interactions {
 }
 
 /// Validates ids in `[0, bound)`.
-pub fn check_ids(what: &str, where_: &str, bound_name: &str, ids: &[i64], bound: usize) -> Result<()> {
+pub fn check_ids(
+    what: &str,
+    where_: &str,
+    bound_name: &str,
+    ids: &[i64],
+    bound: usize,
+) -> Result<()> {
     match ids.iter().position(|&v| v < 0 || v as u64 >= bound as u64) {
-        Some(p) => Err(Error::id_out_of_range(what, ids[p], bound_name, bound, where_, p)),
+        Some(p) => Err(Error::id_out_of_range(
+            what, ids[p], bound_name, bound, where_, p,
+        )),
         None => Ok(()),
     }
 }
@@ -305,9 +313,17 @@ mod tests {
     #[test]
     fn rejects_out_of_range_and_negative_ids() {
         let e = Interactions::from_pairs(&[0, 5], &[0, 1], Some(3), None).unwrap_err();
-        assert!(e.message.contains("user id 5") && e.message.contains("users[1]"), "{}", e);
+        assert!(
+            e.message.contains("user id 5") && e.message.contains("users[1]"),
+            "{}",
+            e
+        );
         let e = Interactions::from_pairs(&[0, 1], &[-2, 1], None, None).unwrap_err();
-        assert!(e.message.contains("-2") && e.message.contains("items[0]"), "{}", e);
+        assert!(
+            e.message.contains("-2") && e.message.contains("items[0]"),
+            "{}",
+            e
+        );
         let e = Interactions::from_pairs(&[0], &[0, 1], None, None).unwrap_err();
         assert_eq!(e.kind, crate::error::ErrorKind::Shape);
     }
@@ -315,7 +331,9 @@ mod tests {
     #[test]
     fn kth_negative_enumerates_the_complement() {
         let m = Interactions::from_pairs(&[0, 0, 0, 0], &[0, 2, 3, 7], None, Some(10)).unwrap();
-        let negs: Vec<u32> = (0..m.n_negatives(0) as u32).map(|k| m.kth_negative(0, k)).collect();
+        let negs: Vec<u32> = (0..m.n_negatives(0) as u32)
+            .map(|k| m.kth_negative(0, k))
+            .collect();
         assert_eq!(negs, vec![1, 4, 5, 6, 8, 9]);
     }
 

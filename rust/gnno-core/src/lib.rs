@@ -7,8 +7,11 @@
 //! * [`proposal`], [`sampling`]: score-free negatives (uniform, popularity).
 //! * [`rng`], [`pool`]: deterministic random streams and the owned thread pool.
 
+pub mod dynamic;
 pub mod error;
 pub mod interactions;
+pub mod kernels;
+pub mod memory;
 pub mod pool;
 pub mod proposal;
 pub mod rng;

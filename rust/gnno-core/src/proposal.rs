@@ -95,7 +95,9 @@ impl Proposal {
     /// weight of a count of 1 so that every item stays reachable.
     pub fn popularity(train: &Interactions, beta: f64) -> Result<Self> {
         if !beta.is_finite() || beta < 0.0 {
-            return Err(Error::value(format!("beta must be finite and >= 0, got {beta}")));
+            return Err(Error::value(format!(
+                "beta must be finite and >= 0, got {beta}"
+            )));
         }
         let weights = train
             .item_counts()

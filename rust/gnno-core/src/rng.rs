@@ -131,12 +131,27 @@ mod tests {
     #[test]
     fn streams_depend_on_every_key_part() {
         let a = StreamKey::new(1, 2, 3).rng(purpose::UNIFORM, 4).next_u64();
-        assert_ne!(a, StreamKey::new(1, 2, 3).rng(purpose::UNIFORM, 5).next_u64());
-        assert_ne!(a, StreamKey::new(1, 2, 4).rng(purpose::UNIFORM, 4).next_u64());
-        assert_ne!(a, StreamKey::new(1, 3, 3).rng(purpose::UNIFORM, 4).next_u64());
-        assert_ne!(a, StreamKey::new(0, 2, 3).rng(purpose::UNIFORM, 4).next_u64());
+        assert_ne!(
+            a,
+            StreamKey::new(1, 2, 3).rng(purpose::UNIFORM, 5).next_u64()
+        );
+        assert_ne!(
+            a,
+            StreamKey::new(1, 2, 4).rng(purpose::UNIFORM, 4).next_u64()
+        );
+        assert_ne!(
+            a,
+            StreamKey::new(1, 3, 3).rng(purpose::UNIFORM, 4).next_u64()
+        );
+        assert_ne!(
+            a,
+            StreamKey::new(0, 2, 3).rng(purpose::UNIFORM, 4).next_u64()
+        );
         assert_ne!(a, StreamKey::new(1, 2, 3).rng(purpose::FRESH, 4).next_u64());
-        assert_eq!(a, StreamKey::new(1, 2, 3).rng(purpose::UNIFORM, 4).next_u64());
+        assert_eq!(
+            a,
+            StreamKey::new(1, 2, 3).rng(purpose::UNIFORM, 4).next_u64()
+        );
     }
 
     #[test]

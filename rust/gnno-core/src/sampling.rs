@@ -106,15 +106,20 @@ mod tests {
                 assert!(!m.contains(r, j as u32));
             }
         }
-        let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let b = single.install(|| sample_negatives(&m, &Proposal::Uniform, &users, 4, key).unwrap());
+        let single = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let b =
+            single.install(|| sample_negatives(&m, &Proposal::Uniform, &users, 4, key).unwrap());
         assert_eq!(a, b);
     }
 
     #[test]
     fn saturated_user_is_an_error() {
         let m = Interactions::from_pairs(&[0, 0, 1], &[0, 1, 0], None, None).unwrap();
-        let e = sample_negatives(&m, &Proposal::Uniform, &[1, 0], 1, StreamKey::default()).unwrap_err();
+        let e =
+            sample_negatives(&m, &Proposal::Uniform, &[1, 0], 1, StreamKey::default()).unwrap_err();
         assert!(e.message.contains("user 0"), "{e}");
     }
 }

@@ -5,13 +5,48 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-create_exception!(gnno, GnnoError, PyValueError, "Base class of every error gnno raises for bad input.");
-create_exception!(gnno, IdOutOfRangeError, GnnoError, "A user or item id is negative or not below its bound.");
-create_exception!(gnno, ShapeError, GnnoError, "Lengths, shapes or dtypes that must agree do not.");
-create_exception!(gnno, NonFiniteError, GnnoError, "NaN or infinity where a finite number is required.");
-create_exception!(gnno, EmptyInputError, GnnoError, "Empty input where data is required.");
-create_exception!(gnno, SaturatedUserError, GnnoError, "A user has interacted with every item, so has no negative.");
-create_exception!(gnno, DataFormatError, GnnoError, "A data file is malformed, truncated or unreadable.");
+create_exception!(
+    gnno,
+    GnnoError,
+    PyValueError,
+    "Base class of every error gnno raises for bad input."
+);
+create_exception!(
+    gnno,
+    IdOutOfRangeError,
+    GnnoError,
+    "A user or item id is negative or not below its bound."
+);
+create_exception!(
+    gnno,
+    ShapeError,
+    GnnoError,
+    "Lengths, shapes or dtypes that must agree do not."
+);
+create_exception!(
+    gnno,
+    NonFiniteError,
+    GnnoError,
+    "NaN or infinity where a finite number is required."
+);
+create_exception!(
+    gnno,
+    EmptyInputError,
+    GnnoError,
+    "Empty input where data is required."
+);
+create_exception!(
+    gnno,
+    SaturatedUserError,
+    GnnoError,
+    "A user has interacted with every item, so has no negative."
+);
+create_exception!(
+    gnno,
+    DataFormatError,
+    GnnoError,
+    "A data file is malformed, truncated or unreadable."
+);
 
 /// Converts a core error into the matching Python exception.
 pub fn to_py(err: Error) -> PyErr {

@@ -28,7 +28,9 @@ impl PyInteractions {
     ) -> PyResult<Self> {
         let u = slice1(&users, "users")?;
         let i = slice1(&items, "items")?;
-        let inner = py.detach(|| Interactions::from_pairs(u, i, n_users, n_items)).py()?;
+        let inner = py
+            .detach(|| Interactions::from_pairs(u, i, n_users, n_items))
+            .py()?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -44,7 +46,9 @@ impl PyInteractions {
     ) -> PyResult<Self> {
         let p = slice1(&indptr, "indptr")?;
         let i = slice1(&indices, "indices")?;
-        let inner = py.detach(|| Interactions::from_csr(p, i, n_users, n_items)).py()?;
+        let inner = py
+            .detach(|| Interactions::from_csr(p, i, n_users, n_items))
+            .py()?;
         Ok(Self {
             inner: Arc::new(inner),
         })

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod arrays;
 mod errors;
 mod interactions;
+mod kernels;
 mod samplers;
 
 #[pyfunction]
@@ -26,6 +27,8 @@ fn _gnno(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<interactions::PyInteractions>()?;
     m.add_class::<samplers::PyProposalSampler>()?;
+    m.add_class::<samplers::PyDynamicSampler>()?;
+    kernels::register(m)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     Ok(())

@@ -1,0 +1,826 @@
+//! The score-based sampler engine shared by DNS, SRNS and the gain sampler.
+//!
+//! One engine, several criteria: a per-user [`Memory`] tracked across
+//! refreshes, fresh candidates from a [`Proposal`], and a per-draw choice
+//! among `memory_candidates` memory slots plus `fresh_candidates` fresh
+//! items by a [`Criterion`]. DNS is the engine with no memory and the raw
+//! score; SRNS adds a memory retained ∝ softmax(score/τ) and its variance
+//! term; the gain sampler tracks `H` and `G` in memory and adds the gain.
+//!
+//! Scores come either from a snapshot of a dot-product model's vectors
+//! ([`Embeddings`], the fast path) or from the caller: `propose` lists the
+//! candidates, the caller scores them with its model, `select` chooses.
+
+use rayon::prelude::*;
+use std::sync::Arc;
+
+use crate::error::{check_finite_f32, Error, Result};
+use crate::interactions::Interactions;
+use crate::kernels::{expectation_for_user, sigmoid, Embeddings};
+use crate::memory::{observe, retain, Candidate, Memory, Retain};
+use crate::proposal::Proposal;
+use crate::rng::{purpose, Rng, BLOCK};
+use crate::sampling::{check_batch, check_pairs, Stream};
+
+/// How one negative is chosen among its candidates; `s_j` is a candidate's
+/// score, `s_i` the anchor positive's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Criterion {
+    /// `s_j` (DNS).
+    Score,
+    /// `σ(s_j − s_i)`.
+    Hardness,
+    /// `σ(s_j − s_i) + beta·(G_j − g0)`, `G_j = g0` without gain evidence.
+    Gain { beta: f32 },
+    /// `G_j` alone (an ablation: picks easy negatives).
+    GainOnly,
+    /// `σ(s_j − s_i) + alpha·min(1, epoch/warmup)·std_j` (SRNS).
+    Srns { alpha: f32, warmup: f32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawConfig {
+    pub memory_candidates: usize,
+    pub fresh_candidates: usize,
+    pub criterion: Criterion,
+    /// 0 = argmax; otherwise sample ∝ softmax(criterion / temperature).
+    pub temperature: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefreshConfig {
+    pub slots: usize,
+    pub fresh: usize,
+    pub history: usize,
+    pub retain: Retain,
+    pub alpha: f32,
+    pub eps: f32,
+    pub g0: f32,
+    pub max_positives: Option<usize>,
+}
+
+impl DrawConfig {
+    pub fn width(&self) -> usize {
+        self.memory_candidates + self.fresh_candidates
+    }
+    fn validate(&self) -> Result<()> {
+        if self.width() == 0 {
+            return Err(Error::value(
+                "a draw needs at least one candidate (memory or fresh)",
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(Error::value(format!(
+                "draw temperature must be finite and >= 0, got {}",
+                self.temperature
+            )));
+        }
+        match self.criterion {
+            Criterion::Gain { beta } if !beta.is_finite() => {
+                Err(Error::value(format!("beta must be finite, got {beta}")))
+            }
+            Criterion::Srns { alpha, warmup }
+                if !(alpha.is_finite() && warmup.is_finite() && warmup >= 0.0) =>
+            {
+                Err(Error::value(format!(
+                    "SRNS needs finite alpha and warmup >= 0, got alpha={alpha}, warmup={warmup}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl RefreshConfig {
+    fn validate(&self) -> Result<()> {
+        crate::kernels::check_gain_params(self.alpha, self.eps)?;
+        self.retain.validate()?;
+        if !self.g0.is_finite() {
+            return Err(Error::value(format!("g0 must be finite, got {}", self.g0)));
+        }
+        if self.max_positives == Some(0) {
+            return Err(Error::value("max_positives must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+pub struct DynamicSampler {
+    pub train: Arc<Interactions>,
+    pub proposal: Proposal,
+    pub memory: Memory,
+    pub refresh_cfg: RefreshConfig,
+    pub draw_cfg: DrawConfig,
+    pub stream: Stream,
+    pub emb: Option<Embeddings>,
+    /// Refreshes applied so far (the gain needs two).
+    pub refreshes: u64,
+}
+
+/// Candidates and anchors of a batch of draws: `rows × k × width` items
+/// and one anchor positive per row (`-1` when the user has none).
+pub struct Proposed {
+    pub items: Vec<i64>,
+    pub anchors: Vec<i64>,
+}
+
+impl DynamicSampler {
+    pub fn new(
+        train: Arc<Interactions>,
+        proposal: Proposal,
+        refresh_cfg: RefreshConfig,
+        draw_cfg: DrawConfig,
+        seed: u64,
+    ) -> Result<Self> {
+        refresh_cfg.validate()?;
+        draw_cfg.validate()?;
+        let memory = Memory::new(
+            train.n_users(),
+            refresh_cfg.slots,
+            refresh_cfg.history,
+            train.nnz(),
+            refresh_cfg.g0,
+        );
+        Ok(Self {
+            train,
+            proposal,
+            memory,
+            refresh_cfg,
+            draw_cfg,
+            stream: Stream::new(seed),
+            emb: None,
+            refreshes: 0,
+        })
+    }
+
+    pub fn set_embeddings(&mut self, emb: Embeddings) -> Result<()> {
+        let n_users = emb.users.len() / emb.dim;
+        let n_items = emb.items.len() / emb.dim;
+        if n_users != self.train.n_users() || n_items != self.train.n_items() {
+            return Err(Error::shape(format!(
+                "vectors cover {n_users} users × {n_items} items, the training data {} × {}",
+                self.train.n_users(),
+                self.train.n_items()
+            )));
+        }
+        self.emb = Some(emb);
+        Ok(())
+    }
+
+    /// Width of a refresh's candidate rows: memory slots plus fresh items.
+    pub fn refresh_width(&self) -> usize {
+        self.refresh_cfg.slots + self.refresh_cfg.fresh
+    }
+
+    /// Phase one of a refresh: each user's memory items followed by
+    /// `fresh` new candidates (distinct, not in memory), `-1`-padded,
+    /// row-major `n_users × refresh_width()`.
+    pub fn refresh_candidates(&mut self) -> Result<Vec<i64>> {
+        let key = self.stream.next_key();
+        let width = self.refresh_width();
+        let train = &*self.train;
+        let (mem, proposal, fresh) = (&self.memory, &self.proposal, self.refresh_cfg.fresh);
+        let mut out = vec![-1i64; train.n_users() * width];
+        if width == 0 {
+            return Ok(out);
+        }
+        crate::pool::install(|| {
+            out.par_chunks_mut(width * BLOCK)
+                .enumerate()
+                .for_each(|(b, block)| {
+                    let mut rng = key.rng(purpose::FRESH, b as u64);
+                    for (r, row) in block.chunks_mut(width).enumerate() {
+                        let u = b * BLOCK + r;
+                        let mut n = 0;
+                        for s in mem.range(u) {
+                            if mem.items[s] >= 0 {
+                                row[n] = mem.items[s] as i64;
+                                n += 1;
+                            }
+                        }
+                        let negatives = train.n_negatives(u);
+                        let target = (n + fresh).min(n + negatives.saturating_sub(n));
+                        let mut tries = 0;
+                        while n < target && tries < 4 * (fresh + 1) {
+                            tries += 1;
+                            let j = proposal.draw(train, u, &mut rng) as i64;
+                            if !row[..n].contains(&j) {
+                                row[n] = j;
+                                n += 1;
+                            }
+                        }
+                    }
+                })
+        });
+        Ok(out)
+    }
+
+    /// Phase two: `H` of every candidate against the user's positives,
+    /// the gain where a previous `H` exists, the score history, and the
+    /// retention of `slots` candidates. `cand_scores` is aligned with
+    /// `cands`; `pos_scores` holds one score per training positive (CSR order).
+    pub fn refresh_apply(
+        &mut self,
+        cands: &[i64],
+        cand_scores: &[f32],
+        pos_scores: &[f32],
+    ) -> Result<()> {
+        let key = self.stream.next_key();
+        let train = &*self.train;
+        let (n_users, n_items) = (train.n_users(), train.n_items());
+        let width = self.refresh_width();
+        if cands.len() != n_users * width || cand_scores.len() != cands.len() {
+            return Err(Error::shape(format!(
+                "refresh candidates and their scores must be n_users × width = {n_users} × {width}, got {} and {}",
+                cands.len(),
+                cand_scores.len()
+            )));
+        }
+        if pos_scores.len() != train.nnz() {
+            return Err(Error::shape(format!(
+                "positive scores must have one entry per training interaction ({}), got {}",
+                train.nnz(),
+                pos_scores.len()
+            )));
+        }
+        if let Some(p) = cands.iter().position(|&i| i < -1 || i >= n_items as i64) {
+            return Err(Error::id_out_of_range(
+                "item",
+                cands[p],
+                "n_items",
+                n_items,
+                "candidates",
+                p,
+            ));
+        }
+        check_finite_f32("pos_scores", pos_scores)?;
+        if let Some(p) = cands
+            .iter()
+            .zip(cand_scores)
+            .position(|(&i, s)| i >= 0 && !s.is_finite())
+        {
+            return Err(Error::non_finite(
+                "candidate scores",
+                cand_scores[p] as f64,
+                p,
+            ));
+        }
+        let cfg = self.refresh_cfg;
+        let w = cfg.history;
+        // Positive score history: shift left, append this refresh.
+        if w > 0 {
+            let hist = &mut self.memory.pos_hist;
+            crate::pool::install(|| {
+                hist.par_chunks_mut(w)
+                    .zip(pos_scores.par_iter())
+                    .for_each(|(h, &s)| {
+                        h.rotate_left(1);
+                        h[w - 1] = s;
+                    })
+            });
+            self.memory.pos_filled = (self.memory.pos_filled + 1).min(w);
+        }
+        let indptr = train.indptr();
+        let mut rows = self.memory.rows_mut();
+        crate::pool::install(|| {
+            rows.par_chunks_mut(BLOCK)
+                .enumerate()
+                .for_each(|(b, block)| {
+                    let mut rng = key.rng(purpose::RETAIN, b as u64);
+                    let mut pool: Vec<Candidate> = Vec::new();
+                    let mut h_now: Vec<f32> = Vec::new();
+                    let mut scores: Vec<f32> = Vec::new();
+                    for (r, row) in block.iter_mut().enumerate() {
+                        let u = b * BLOCK + r;
+                        row.candidates(&mut pool);
+                        let items = &cands[u * width..(u + 1) * width];
+                        let sc = &cand_scores[u * width..(u + 1) * width];
+                        // Every listed candidate joins the pool once.
+                        for (&i, _) in items.iter().zip(sc).filter(|(&i, _)| i >= 0) {
+                            if !pool.iter().any(|c| c.item as i64 == i) {
+                                pool.push(Candidate {
+                                    item: i as i32,
+                                    h: f32::NAN,
+                                    g: cfg.g0,
+                                    obs: 0,
+                                    score: f32::NAN,
+                                    hist: Vec::new(),
+                                });
+                            }
+                        }
+                        scores.clear();
+                        for c in pool.iter() {
+                            let at = items.iter().position(|&i| i == c.item as i64);
+                            scores.push(at.map(|p| sc[p]).unwrap_or(f32::NAN));
+                        }
+                        // Memory items the caller did not list keep their state.
+                        let pos = &pos_scores[indptr[u] as usize..indptr[u + 1] as usize];
+                        h_now.clear();
+                        h_now.resize(pool.len(), f32::NAN);
+                        let listed: Vec<usize> =
+                            (0..pool.len()).filter(|&k| scores[k].is_finite()).collect();
+                        let listed_scores: Vec<f32> = listed.iter().map(|&k| scores[k]).collect();
+                        let mut listed_h = vec![0f32; listed.len()];
+                        expectation_for_user(
+                            pos,
+                            &listed_scores,
+                            &mut listed_h,
+                            cfg.max_positives,
+                            key,
+                            u,
+                        );
+                        for (t, &k) in listed.iter().enumerate() {
+                            observe(
+                                &mut pool[k],
+                                listed_h[t],
+                                listed_scores[t],
+                                cfg.alpha,
+                                cfg.eps,
+                                w,
+                            );
+                        }
+                        retain(&mut pool, cfg.slots, cfg.retain, &mut rng);
+                        row.store(&pool);
+                    }
+                })
+        });
+        self.refreshes += 1;
+        Ok(())
+    }
+
+    /// A full refresh from the stored vectors (the fast path).
+    pub fn refresh_from_vectors(&mut self) -> Result<()> {
+        let cands = self.refresh_candidates()?;
+        let emb = self
+            .emb
+            .as_ref()
+            .ok_or_else(|| Error::value("no model vectors: call set_embeddings first"))?;
+        let width = self.refresh_width();
+        let train = &*self.train;
+        let mut cand_scores = vec![f32::NAN; cands.len()];
+        let mut pos_scores = vec![0f32; train.nnz()];
+        crate::pool::install(|| {
+            if width > 0 {
+                cand_scores
+                    .par_chunks_mut(width)
+                    .enumerate()
+                    .for_each(|(u, s)| {
+                        let uv = emb.user(u);
+                        for (o, &i) in s.iter_mut().zip(&cands[u * width..(u + 1) * width]) {
+                            if i >= 0 {
+                                *o = emb.score(uv, i as usize);
+                            }
+                        }
+                    });
+            }
+            let indptr = train.indptr();
+            let indices = train.indices();
+            let mut rest: &mut [f32] = &mut pos_scores;
+            let mut parts = Vec::with_capacity(train.n_users());
+            for u in 0..train.n_users() {
+                let (a, b) = rest.split_at_mut((indptr[u + 1] - indptr[u]) as usize);
+                parts.push((u, a));
+                rest = b;
+            }
+            parts.into_par_iter().for_each(|(u, out)| {
+                let uv = emb.user(u);
+                for (o, &i) in out
+                    .iter_mut()
+                    .zip(&indices[indptr[u] as usize..indptr[u + 1] as usize])
+                {
+                    *o = emb.score(uv, i as usize);
+                }
+            });
+        });
+        self.refresh_apply(&cands, &cand_scores, &pos_scores)
+    }
+
+    /// Lists each draw's candidates: `memory_candidates` distinct filled
+    /// slots of the user (fewer if fewer are filled) topped up with fresh
+    /// proposals to `width`. With `positives = None` every row gets a
+    /// random training positive of its user as anchor.
+    pub fn propose(
+        &mut self,
+        users: &[i64],
+        positives: Option<&[i64]>,
+        k: usize,
+    ) -> Result<Proposed> {
+        let train = &*self.train;
+        check_batch(train, users, "users")?;
+        if let Some(p) = positives {
+            check_pairs(train, users, p)?;
+        }
+        let key = self.stream.next_key();
+        let width = self.draw_cfg.width();
+        let (mem, proposal, cm) = (
+            &self.memory,
+            &self.proposal,
+            self.draw_cfg.memory_candidates,
+        );
+        let mut items = vec![0i64; users.len() * k * width];
+        let mut anchors = vec![-1i64; users.len()];
+        if k == 0 {
+            return Ok(Proposed { items, anchors });
+        }
+        crate::pool::install(|| {
+            items
+                .par_chunks_mut(k * width * BLOCK)
+                .zip(anchors.par_chunks_mut(BLOCK))
+                .enumerate()
+                .for_each(|(b, (block, anchor_block))| {
+                    let mut rng = key.rng(purpose::DRAW, b as u64);
+                    let mut filled: Vec<i32> = Vec::new();
+                    for (r, (row, anchor)) in block
+                        .chunks_mut(k * width)
+                        .zip(anchor_block.iter_mut())
+                        .enumerate()
+                    {
+                        let idx = b * BLOCK + r;
+                        let u = users[idx] as usize;
+                        *anchor = match positives {
+                            Some(p) => p[idx],
+                            None => {
+                                let d = train.degree(u);
+                                if d == 0 {
+                                    -1
+                                } else {
+                                    train.row(u)[rng.below(d as u64) as usize] as i64
+                                }
+                            }
+                        };
+                        filled.clear();
+                        filled.extend(mem.range(u).map(|s| mem.items[s]).filter(|&i| i >= 0));
+                        for draw in row.chunks_mut(width) {
+                            let take = cm.min(filled.len());
+                            // Partial Fisher–Yates over the filled slots.
+                            for t in 0..take {
+                                let j = t + rng.below((filled.len() - t) as u64) as usize;
+                                filled.swap(t, j);
+                                draw[t] = filled[t] as i64;
+                            }
+                            for d in draw[take..].iter_mut() {
+                                *d = proposal.draw(train, u, &mut rng) as i64;
+                            }
+                        }
+                    }
+                })
+        });
+        Ok(Proposed { items, anchors })
+    }
+
+    /// Chooses one negative per `(row, draw)` among `width` scored
+    /// candidates: returns `rows × k` items.
+    pub fn select(
+        &mut self,
+        users: &[i64],
+        proposed: &Proposed,
+        k: usize,
+        cand_scores: &[f32],
+        anchor_scores: &[f32],
+    ) -> Result<Vec<i64>> {
+        let width = self.draw_cfg.width();
+        let n = users.len();
+        if proposed.items.len() != n * k * width || cand_scores.len() != proposed.items.len() {
+            return Err(Error::shape(format!(
+                "candidates and scores must be rows × k × width = {n} × {k} × {width}, got {} and {}",
+                proposed.items.len(),
+                cand_scores.len()
+            )));
+        }
+        if proposed.anchors.len() != n || anchor_scores.len() != n {
+            return Err(Error::shape(format!(
+                "anchors and their scores need one entry per row ({n}), got {} and {}",
+                proposed.anchors.len(),
+                anchor_scores.len()
+            )));
+        }
+        self.train.check_users(users, "users")?;
+        let n_items = self.train.n_items();
+        if let Some(p) = proposed
+            .items
+            .iter()
+            .position(|&i| i < 0 || i >= n_items as i64)
+        {
+            return Err(Error::id_out_of_range(
+                "item",
+                proposed.items[p],
+                "n_items",
+                n_items,
+                "candidates",
+                p,
+            ));
+        }
+        check_finite_f32("candidate scores", cand_scores)?;
+        check_finite_f32("anchor scores", anchor_scores)?;
+        let key = self.stream.next_key();
+        let mut out = vec![0i64; n * k];
+        let ctx = self.context();
+        crate::pool::install(|| {
+            out.par_chunks_mut(k * BLOCK)
+                .enumerate()
+                .for_each(|(b, block)| {
+                    let mut rng = key.rng(purpose::GUMBEL, b as u64);
+                    for (r, o) in block.chunks_mut(k).enumerate() {
+                        let idx = b * BLOCK + r;
+                        let u = users[idx] as usize;
+                        let anchor = proposed.anchors[idx];
+                        for (d, slot) in o.iter_mut().enumerate() {
+                            let base = (idx * k + d) * width;
+                            *slot = ctx.choose(
+                                u,
+                                anchor,
+                                anchor_scores[idx],
+                                &proposed.items[base..base + width],
+                                &cand_scores[base..base + width],
+                                &mut rng,
+                            );
+                        }
+                    }
+                })
+        });
+        Ok(out)
+    }
+
+    /// Propose, score from the stored vectors and select in one pass.
+    pub fn draw_from_vectors(
+        &mut self,
+        users: &[i64],
+        positives: Option<&[i64]>,
+        k: usize,
+    ) -> Result<Vec<i64>> {
+        if self.emb.is_none() {
+            return Err(Error::value(
+                "this sampler has no model vectors yet: call refresh(model) (or refresh_embeddings) first",
+            ));
+        }
+        let proposed = self.propose(users, positives, k)?;
+        let emb = self.emb.as_ref().expect("checked above");
+        let width = self.draw_cfg.width();
+        let mut scores = vec![0f32; proposed.items.len()];
+        let mut anchor_scores = vec![0f32; users.len()];
+        crate::pool::install(|| {
+            scores
+                .par_chunks_mut(k * width)
+                .zip(anchor_scores.par_iter_mut())
+                .enumerate()
+                .for_each(|(idx, (s, a))| {
+                    let uv = emb.user(users[idx] as usize);
+                    let base = idx * k * width;
+                    for (o, &i) in s.iter_mut().zip(&proposed.items[base..base + k * width]) {
+                        *o = emb.score(uv, i as usize);
+                    }
+                    let anchor = proposed.anchors[idx];
+                    *a = if anchor >= 0 {
+                        emb.score(uv, anchor as usize)
+                    } else {
+                        0.0
+                    };
+                })
+        });
+        self.select(users, &proposed, k, &scores, &anchor_scores)
+    }
+
+    fn context(&self) -> DrawContext<'_> {
+        DrawContext {
+            train: &self.train,
+            memory: &self.memory,
+            cfg: self.draw_cfg,
+            g0: self.refresh_cfg.g0,
+            epoch: self.stream.epoch,
+        }
+    }
+}
+
+/// Read-only view used while choosing, shared across threads.
+struct DrawContext<'a> {
+    train: &'a Interactions,
+    memory: &'a Memory,
+    cfg: DrawConfig,
+    g0: f32,
+    epoch: u64,
+}
+
+impl DrawContext<'_> {
+    fn choose(
+        &self,
+        u: usize,
+        anchor: i64,
+        s_i: f32,
+        items: &[i64],
+        scores: &[f32],
+        rng: &mut Rng,
+    ) -> i64 {
+        let mut best = 0usize;
+        let mut best_v = f32::NEG_INFINITY;
+        for (c, (&j, &s_j)) in items.iter().zip(scores).enumerate() {
+            let mut v = self.criterion(u, anchor, s_i, j, s_j);
+            if self.cfg.temperature > 0.0 {
+                v = v / self.cfg.temperature + rng.gumbel() as f32;
+            }
+            if v > best_v || c == 0 {
+                best_v = v;
+                best = c;
+            }
+        }
+        items[best]
+    }
+
+    fn criterion(&self, u: usize, anchor: i64, s_i: f32, j: i64, s_j: f32) -> f32 {
+        let hard = || {
+            if anchor >= 0 {
+                sigmoid(s_j - s_i)
+            } else {
+                sigmoid(s_j)
+            }
+        };
+        match self.cfg.criterion {
+            Criterion::Score => s_j,
+            Criterion::Hardness => hard(),
+            Criterion::Gain { beta } => hard() + beta * (self.gain(u, j) - self.g0),
+            Criterion::GainOnly => self.gain(u, j),
+            Criterion::Srns { alpha, warmup } => {
+                let ramp = if warmup <= 0.0 {
+                    1.0
+                } else {
+                    (self.epoch as f32 / warmup).min(1.0)
+                };
+                hard() + alpha * ramp * self.srns_std(u, anchor, j)
+            }
+        }
+    }
+
+    /// `G` of item `j` in `u`'s memory once it has gain evidence, else `g0`.
+    fn gain(&self, u: usize, j: i64) -> f32 {
+        match self.memory.find(u, j as i32) {
+            Some(s) if self.memory.obs[s] >= 2 => self.memory.g[s],
+            _ => self.g0,
+        }
+    }
+
+    /// Population std of `σ(r_uj − r_ui)` over the stored snapshots.
+    fn srns_std(&self, u: usize, anchor: i64, j: i64) -> f32 {
+        let mem = self.memory;
+        let w = mem.history;
+        if w == 0 || anchor < 0 {
+            return 0.0;
+        }
+        let Some(s) = mem.find(u, j as i32) else {
+            return 0.0;
+        };
+        let row = self.train.row(u);
+        let Ok(p) = row.binary_search(&(anchor as u32)) else {
+            return 0.0;
+        };
+        let p = self.train.indptr()[u] as usize + p;
+        let n = (mem.obs[s] as usize).min(mem.pos_filled).min(w);
+        if n == 0 {
+            return 0.0;
+        }
+        let hj = &mem.hist[s * w + w - n..(s + 1) * w];
+        let hi = &mem.pos_hist[p * w + w - n..(p + 1) * w];
+        let xs: Vec<f32> = hj.iter().zip(hi).map(|(&a, &b)| sigmoid(a - b)).collect();
+        let mean = xs.iter().sum::<f32>() / n as f32;
+        (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n as f32).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> Arc<Interactions> {
+        let mut users = vec![];
+        let mut items = vec![];
+        for u in 0..40i64 {
+            for t in 0..(3 + u % 5) {
+                users.push(u);
+                items.push((u * 7 + t * 3) % 50);
+            }
+        }
+        Arc::new(Interactions::from_pairs(&users, &items, None, Some(50)).unwrap())
+    }
+
+    fn emb(train: &Interactions, seed: u64) -> Embeddings {
+        let mut r = Rng::new(seed);
+        let d = 4;
+        let u = (0..train.n_users() * d)
+            .map(|_| r.uniform() as f32 - 0.5)
+            .collect();
+        let i = (0..train.n_items() * d)
+            .map(|_| r.uniform() as f32 - 0.5)
+            .collect();
+        Embeddings::new(u, i, d, train.n_users(), train.n_items()).unwrap()
+    }
+
+    fn gain_sampler(train: Arc<Interactions>) -> DynamicSampler {
+        DynamicSampler::new(
+            train,
+            Proposal::Uniform,
+            RefreshConfig {
+                slots: 8,
+                fresh: 8,
+                history: 3,
+                retain: Retain::TopH,
+                alpha: 0.2,
+                eps: 1e-6,
+                g0: 0.5,
+                max_positives: None,
+            },
+            DrawConfig {
+                memory_candidates: 3,
+                fresh_candidates: 2,
+                criterion: Criterion::Gain { beta: 1.0 },
+                temperature: 0.0,
+            },
+            7,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn refresh_fills_memory_with_hardest_negatives_and_gain_needs_two() {
+        let train = data();
+        let mut s = gain_sampler(train.clone());
+        s.set_embeddings(emb(&train, 1)).unwrap();
+        s.refresh_from_vectors().unwrap();
+        for u in 0..train.n_users() {
+            let r = s.memory.range(u);
+            let items = &s.memory.items[r.clone()];
+            assert!(items
+                .iter()
+                .all(|&i| i >= 0 && !train.contains(u, i as u32)));
+            // Sorted by H, highest first.
+            let h = &s.memory.h[r.clone()];
+            assert!(h.windows(2).all(|w| w[0] >= w[1]));
+            assert!(s.memory.g[r].iter().all(|&g| g == 0.5));
+        }
+        s.set_embeddings(emb(&train, 2)).unwrap();
+        s.refresh_from_vectors().unwrap();
+        let moved = (0..s.memory.g.len())
+            .filter(|&k| s.memory.obs[k] >= 2 && s.memory.g[k] != 0.5)
+            .count();
+        assert!(moved > 0);
+    }
+
+    #[test]
+    fn draws_are_negatives_and_deterministic() {
+        let train = data();
+        let users: Vec<i64> = (0..40).chain(0..40).collect();
+        let run = || {
+            let mut s = gain_sampler(train.clone());
+            s.set_embeddings(emb(&train, 1)).unwrap();
+            s.refresh_from_vectors().unwrap();
+            s.draw_from_vectors(&users, None, 3).unwrap()
+        };
+        let a = run();
+        for (r, row) in a.chunks(3).enumerate() {
+            for &j in row {
+                assert!(!train.contains(users[r] as usize, j as u32));
+            }
+        }
+        let single = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(a, single.install(run));
+    }
+
+    #[test]
+    fn dns_picks_the_highest_scored_candidate() {
+        let train = data();
+        let mut s = DynamicSampler::new(
+            train.clone(),
+            Proposal::Uniform,
+            RefreshConfig {
+                slots: 0,
+                fresh: 0,
+                history: 0,
+                retain: Retain::TopH,
+                alpha: 0.2,
+                eps: 1e-6,
+                g0: 0.5,
+                max_positives: None,
+            },
+            DrawConfig {
+                memory_candidates: 0,
+                fresh_candidates: 5,
+                criterion: Criterion::Score,
+                temperature: 0.0,
+            },
+            1,
+        )
+        .unwrap();
+        let users: Vec<i64> = (0..40).collect();
+        let p = s.propose(&users, None, 2).unwrap();
+        let scores: Vec<f32> = p.items.iter().map(|&i| (i * 37 % 11) as f32).collect();
+        let out = s.select(&users, &p, 2, &scores, &[0.0; 40]).unwrap();
+        for (d, &chosen) in out.iter().enumerate() {
+            let c = &p.items[d * 5..(d + 1) * 5];
+            let best = c
+                .iter()
+                .map(|&i| (i * 37 % 11) as f32)
+                .fold(f32::MIN, f32::max);
+            assert_eq!((chosen * 37 % 11) as f32, best);
+        }
+    }
+}
