@@ -7,6 +7,8 @@ downloaded.
 
 from gnno.datasets.loaders import NCFData, load_csv, load_lightgcn, load_movielens, load_ncf
 from gnno.datasets.records import InteractionLog
+from gnno.datasets.splits import k_core, leave_one_out, ratio_split, remap_ids
+from gnno.datasets.synthetic import SyntheticData, synthetic
 
 __all__ = [
     "InteractionLog",
@@ -15,4 +17,10 @@ __all__ = [
     "load_lightgcn",
     "load_movielens",
     "load_csv",
+    "remap_ids",
+    "k_core",
+    "leave_one_out",
+    "ratio_split",
+    "SyntheticData",
+    "synthetic",
 ]
