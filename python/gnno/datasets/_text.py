@@ -192,6 +192,8 @@ class Table:
     ) -> np.ndarray:
         """Field ``j`` (0-based) of every non-blank line of a file whose
         lines all hold ``n_fields`` tokens, as a ``dtype`` array."""
+        if n_fields == 0:  # no non-blank line
+            return np.zeros(0, dtype=dtype)
         return self.numbers(
             self.tokens[j::n_fields], self.rows, dtype, expected, non_negative=non_negative
         )

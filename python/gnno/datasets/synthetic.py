@@ -201,7 +201,8 @@ def _top_k_per_row(rows: np.ndarray, values: np.ndarray, k: np.ndarray, n_rows: 
     padded[rows, position] = values
     padded.sort(axis=1)
     take = np.minimum(k, counts)
-    threshold = padded[np.arange(n_rows), np.maximum(width - take, 0)]
+    # Rows taking nothing read a dummy column, then get a threshold none pass.
+    threshold = padded[np.arange(n_rows), np.minimum(width - take, width - 1)]
     threshold[take == 0] = np.inf
     keep = values >= threshold[rows]
     for j in np.flatnonzero(np.bincount(rows[keep], minlength=n_rows) > take):
