@@ -298,6 +298,19 @@ def test_csv_multi_character_separator(tmp_path: Path) -> None:
     assert log.user_ids.tolist() == [1, 3] and log.ratings is None
 
 
+def test_csv_simple_and_general_parsing_agree(tmp_path: Path) -> None:
+    rows = ["u,i,r,t", "u7,i1,4.5,10", "u2,i1,3,11", "u7,i9,1,12"]
+    simple = load_csv(write(tmp_path / "a.csv", "\n".join(rows)), "u", "i", "r", "t")
+    # a space and a quoted field send the same content down the csv-module path
+    rows[1] = ' u7 ,"i1",4.5,10'
+    general = load_csv(write(tmp_path / "b.csv", "\n".join(rows)), "u", "i", "r", "t")
+    for log in (simple, general):
+        assert log.user_ids.dtype == object and log.user_ids.tolist() == ["u2", "u7"]
+        assert log.item_ids.tolist() == ["i1", "i9"]
+    for name in ("users", "items", "ratings", "timestamps"):
+        assert np.array_equal(getattr(simple, name), getattr(general, name))
+
+
 @pytest.mark.parametrize(
     ("text", "kwargs", "line", "shown"),
     [

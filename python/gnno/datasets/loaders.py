@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -308,41 +309,127 @@ def load_movielens(path: PathLike, min_rating: float | None = None) -> Interacti
 
 
 # --------------------------------------------------------------- CSV / TSV
-def _split_rows(lines: list[str], sep: str) -> tuple[list[list[str]], bool]:
-    """Splits lines into fields; the flag says whether rows and lines still
-    correspond one to one (a quoted field may span lines)."""
+_ROLES = ("user_col", "item_col", "rating_col", "time_col")
+
+
+@dataclass
+class _Fields:
+    """A parsed delimited file: ``cell(j)`` gives column ``j`` as a bytes or
+    str array (one value per data row); ``error(k, expected)`` builds the
+    error for data row ``k``, ``error(-1, expected)`` for the header."""
+
+    names: list[str] | None
+    n_fields: int
+    n_rows: int
+    cell: Callable[[int], np.ndarray]
+    error: Callable[[int, str], DataFormatError]
+
+
+def _fields_fast(file: Path, data: bytes, sep: str, header: bool) -> _Fields | None:
+    """The common case, vectorised: ASCII, no quotes, no spaces inside
+    fields. Then ``sep`` can become a space and the whitespace tokenizer
+    applies. ``None`` when the file is not that simple, or when any row has
+    a different field count (the general path then finds and reports it)."""
+    sep_bytes = sep.encode()
+    if not data.isascii() or b'"' in data:
+        return None
+    if any(c in data for c in (b" ", b"\t", b"\x0b", b"\x0c") if c != sep_bytes):
+        return None
+    table = Table(file, data.replace(sep_bytes, b" "), shown=data)
+    if table.rows.size == 0:
+        return None
+    per_row = table.counts[table.rows]
+    n_fields = int(per_row[0])
+    if np.any(per_row != n_fields):
+        return None
+    start = 1 if header else 0
+    names = [t.decode() for t in table.tokens[:n_fields]] if header else None
+    cells = np.array(table.tokens[start * n_fields :], dtype=np.bytes_).reshape(-1, n_fields)
+    return _Fields(
+        names=names,
+        n_fields=n_fields,
+        n_rows=cells.shape[0],
+        cell=lambda j: cells[:, j],
+        error=lambda k, expected: table.error(table.rows[k + start], expected),
+    )
+
+
+def _fields_general(file: Path, data: bytes, sep: str, header: bool) -> _Fields:
+    """Any UTF-8 file, split by the ``csv`` module (quotes, spaces, empty
+    fields) when ``sep`` is one character, by ``str.split`` otherwise.
+    Every row must have as many fields as the first."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{file}: not UTF-8 text ({err})") from None
+    all_lines = text.replace("\r\n", "\n").split("\n")
+    line_of = [k for k, line in enumerate(all_lines) if line.strip()]
+    lines = [all_lines[k] for k in line_of]
     if len(sep) == 1:
         rows = list(csv.reader(lines, delimiter=sep))
-        return rows, len(rows) == len(lines)
-    return [line.split(sep) for line in lines], True
+        if len(rows) != len(lines):  # a quoted field spans lines
+            reader = csv.reader(lines, delimiter=sep)
+            first_lines, previous = [], 0
+            for _ in reader:
+                first_lines.append(line_of[previous])
+                previous = reader.line_num
+            line_of = first_lines
+    else:
+        rows = [line.split(sep) for line in lines]
+
+    def error(k: int, expected: str) -> DataFormatError:
+        return format_error(file, data, line_of[k], expected)
+
+    n_fields = len(rows[0]) if rows else 0
+    widths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    bad = np.flatnonzero(widths != n_fields)
+    if bad.size:
+        raise error(int(bad[0]), f"{n_fields} {sep!r}-separated fields")
+    start = 1 if header and rows else 0
+    body = rows[start:]
+    return _Fields(
+        names=[name.strip() for name in rows[0]] if header and rows else None,
+        n_fields=n_fields,
+        n_rows=len(body),
+        cell=lambda j: np.array([row[j].strip() for row in body], dtype=str),
+        error=lambda k, expected: error(k + start, expected),
+    )
 
 
-def _row_lines(lines: list[str], sep: str) -> list[int]:
-    """For quoted multi-line records: index into ``lines`` of each record's
-    first line."""
-    reader = csv.reader(lines, delimiter=sep)
-    starts = []
-    previous = 0
-    for _ in reader:
-        starts.append(previous)
-        previous = reader.line_num
-    return starts
-
-
-def _column_index(
-    spec: str | int, role: str, header: list[str] | None, fail: DataFormatError
-) -> int:
+def _column_index(spec: Any, role: str, fields: _Fields, header: bool) -> int:
+    """0-based position of column ``spec`` (a header name or a position)."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         if spec < 0:
             raise GnnoError(f"{role} must be a column name or a position >= 0, got {spec!r}")
-        return int(spec)
-    if isinstance(spec, str):
-        if header is None:
+        j = int(spec)
+    elif isinstance(spec, str):
+        if not header:
             raise GnnoError(f"{role}={spec!r} is a name, but header=False: give a 0-based position")
-        if spec not in header:
-            raise fail
-        return header.index(spec)
-    raise GnnoError(f"{role} must be a column name or a 0-based position, got {spec!r}")
+        if fields.names is None or spec not in fields.names:
+            raise fields.error(-1, f"a header naming column {spec!r}")
+        j = fields.names.index(spec)
+    else:
+        raise GnnoError(f"{role} must be a column name or a 0-based position, got {spec!r}")
+    if j >= fields.n_fields and fields.n_rows:
+        raise fields.error(0, f"a column at position {j} ({role}), but rows have {fields.n_fields}")
+    return j
+
+
+def _raw_ids(fields: _Fields, j: int, what: str, spec: Any) -> np.ndarray:
+    """Column ``j`` as int64 ids when every value is an integer (negative
+    ones are an error), else as a str array."""
+    values = fields.cell(j)
+    empty = np.flatnonzero(values == values.dtype.type())
+    if empty.size:
+        raise fields.error(int(empty[0]), f"a non-empty {what} id in column {spec!r}")
+    try:
+        ids = values.astype(np.int64)
+    except (ValueError, OverflowError):
+        return values.astype(str)
+    negative = np.flatnonzero(ids < 0)
+    if negative.size:
+        raise fields.error(int(negative[0]), f"a non-negative {what} id in column {spec!r}")
+    return ids
 
 
 def load_csv(
@@ -357,8 +444,8 @@ def load_csv(
 ) -> InteractionLog:
     """Loads a delimited text file (CSV, TSV, ...) into an ``InteractionLog``.
 
-    Columns are named (``header=True``, the first non-blank line) or given
-    as 0-based positions (either way when ``header=True``). Every row must
+    Columns are named (``header=True``: the first non-blank line names them)
+    or given as 0-based positions (allowed with a header too). Every row must
     have as many fields as the first. Raw ids (stripped of surrounding
     spaces) are remapped to dense ids in sorted order; they stay integers
     (``user_ids`` int64) when every id of the column is an integer, and
@@ -375,85 +462,24 @@ def load_csv(
     min_rating = _check_min_rating(min_rating, has_ratings=rating_col is not None)
     file = resolve(path)
     data = read_bytes(file)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(f"{file}: not UTF-8 text ({err})") from None
+    fields = _fields_fast(file, data, sep, header) or _fields_general(file, data, sep, header)
+    if header and fields.names is None:
+        raise DataFormatError(f"{file}: expected a header line, got an empty file")
 
-    all_lines = text.replace("\r\n", "\n").split("\n")
-    line_of = [k for k, line in enumerate(all_lines) if line.strip()]
-    lines = [all_lines[k] for k in line_of]
-    rows, one_per_line = _split_rows(lines, sep)
-    if not one_per_line:
-        line_of = [line_of[k] for k in _row_lines(lines, sep)]
-
-    def error(k: int, expected: str) -> DataFormatError:
-        return format_error(file, data, line_of[k], expected)
-
-    names: list[str] | None = None
-    if header:
-        if not rows:
-            raise DataFormatError(f"{file}: expected a header line, got an empty file")
-        names = [name.strip() for name in rows[0]]
-    specs = {
-        "user_col": user_col,
-        "item_col": item_col,
-        "rating_col": rating_col,
-        "time_col": time_col,
+    specs = dict(zip(_ROLES, (user_col, item_col, rating_col, time_col), strict=True))
+    columns = {
+        role: _column_index(spec, role, fields, header)
+        for role, spec in specs.items()
+        if spec is not None
     }
-    columns: dict[str, int] = {}
-    for role, spec in specs.items():
-        if spec is None:
-            continue
-        missing = error(0, f"a header naming column {spec!r}") if names is not None else None
-        columns[role] = _column_index(spec, role, names, missing)  # type: ignore[arg-type]
+    users = _raw_ids(fields, columns["user_col"], "user", user_col)
+    items = _raw_ids(fields, columns["item_col"], "item", item_col)
 
-    start = 1 if header else 0
-    body = rows[start:]
-    n_fields = len(rows[0]) if rows else 0
-    where = f"{n_fields} {sep!r}-separated fields"
-    widths = np.fromiter(map(len, body), dtype=np.int64, count=len(body))
-    bad = np.flatnonzero(widths != n_fields)
-    if bad.size:
-        raise error(int(bad[0]) + start, where)
-    for role, j in columns.items():
-        if body and j >= n_fields:
-            raise error(start, f"a column at position {j} ({role}), i.e. more than {where}")
+    def numbers(role: str, dtype: Any, expected: str) -> np.ndarray | None:
+        if role not in columns:
+            return None
+        return convert(fields.cell(columns[role]), dtype, lambda k: fields.error(k, expected))
 
-    def field(role: str) -> np.ndarray:
-        j = columns[role]
-        return np.array([row[j].strip() for row in body], dtype=str)
-
-    def fail(expected: str) -> Callable[[int], DataFormatError]:
-        return lambda k: error(k + start, expected)
-
-    raw_ids = {}
-    for role in ("user_col", "item_col"):
-        what = role.removesuffix("_col")
-        values = field(role)
-        empty = np.flatnonzero(values == "")
-        if empty.size:
-            raise error(int(empty[0]) + start, f"a non-empty {what} id in column {specs[role]!r}")
-        try:
-            ids = values.astype(np.int64)
-        except (ValueError, OverflowError):
-            ids = values  # string ids
-        else:
-            negative = np.flatnonzero(ids < 0)
-            if negative.size:
-                raise error(
-                    int(negative[0]) + start, f"a non-negative {what} id in column {specs[role]!r}"
-                )
-        raw_ids[role] = ids
-
-    ratings = None
-    if "rating_col" in columns:
-        ratings = convert(
-            field("rating_col"), np.float32, fail(f"a finite number in column {rating_col!r}")
-        )
-    timestamps = None
-    if "time_col" in columns:
-        timestamps = convert(
-            field("time_col"), np.int64, fail(f"an integer time in column {time_col!r}")
-        )
-    return _make_log(raw_ids["user_col"], raw_ids["item_col"], ratings, timestamps, min_rating)
+    ratings = numbers("rating_col", np.float32, f"a finite number in column {rating_col!r}")
+    timestamps = numbers("time_col", np.int64, f"an integer time in column {time_col!r}")
+    return _make_log(users, items, ratings, timestamps, min_rating)
