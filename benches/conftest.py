@@ -1,12 +1,13 @@
-"""Shared fixtures. Real datasets live outside the repository, in
-``../shared/datasets`` from the project root or where ``GNNO_DATA`` points;
-tests that need them skip cleanly when they are absent."""
+"""Benchmark fixtures: the shared datasets (skipped when absent) and a
+summary table of Rust-vs-reference ratios at the end of the session."""
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,3 +25,34 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("shared datasets not found (set GNNO_DATA or add ../shared/datasets)")
     return path
+
+
+@pytest.fixture(scope="session")
+def ml1m_pairs(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The ML-1M NCF training pairs as int64 arrays (994,169 rows)."""
+    with gzip.open(data_dir / "ml-1m-ncf" / "ml-1m.train.rating.gz", "rt") as f:
+        raw = np.loadtxt(f, dtype=np.int64, usecols=(0, 1))
+    return raw[:, 0].copy(), raw[:, 1].copy()
+
+
+@pytest.fixture(scope="session")
+def ml1m(ml1m_pairs):
+    import gnno
+
+    return gnno.Interactions.from_pairs(*ml1m_pairs)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from _compare import RESULTS
+
+    if not RESULTS:
+        return
+    tr = terminalreporter
+    tr.section("gnno: Rust against the reference it replaces")
+    tr.write_line(f"{'benchmark':44s} {'rust (s)':>10s} {'ref (s)':>10s} {'ratio':>7s}  throughput")
+    for r in RESULTS:
+        note = "" if r["measured"] else "  (single run)"
+        tr.write_line(
+            f"{r['name']:44s} {r['rust_median_s']:10.4f} {r['reference_median_s']:10.4f} "
+            f"{r['ratio']:6.1f}x  {r['rust_items_per_s']:.3g} {r['unit']}/s{note}"
+        )

@@ -121,7 +121,7 @@ class ScoreSampler(Sampler):
 
     def _extra_state(self) -> dict[str, Any]:
         items, h, g, obs, hist, pos_hist, pos_filled, refreshes = self._core.get_state()
-        emb = self._core.get_embeddings()
+        prev, now, snapshots = self._core.get_embeddings()
         return {
             "config": dict(self._config, proposal_beta=self._proposal_beta),
             "memory": {
@@ -134,7 +134,7 @@ class ScoreSampler(Sampler):
                 "positive_history_filled": int(pos_filled),
                 "refreshes": int(refreshes),
             },
-            "embeddings": None if emb is None else {"users": emb[0], "items": emb[1]},
+            "embeddings": {"previous": prev, "current": now, "snapshots": int(snapshots)},
         }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
@@ -152,12 +152,17 @@ class ScoreSampler(Sampler):
             int(mem["positive_history_filled"]),
             int(mem["refreshes"]),
         )
-        emb = state.get("embeddings")
-        if emb is not None:
-            self._core.set_embeddings(
-                as_floats(emb["users"], "embeddings.users", 2), as_floats(emb["items"], "embeddings.items", 2)
-            )
-            self._dot = True
+        emb = state["embeddings"]
+
+        def pair(p: Any, name: str) -> Any:
+            if p is None:
+                return None
+            return as_floats(p[0], f"{name} user vectors", 2), as_floats(p[1], f"{name} item vectors", 2)
+
+        self._core.restore_embeddings(
+            pair(emb["previous"], "previous"), pair(emb["current"], "current"), int(emb["snapshots"])
+        )
+        self._dot = emb["current"] is not None
 
 
 class DNSSampler(ScoreSampler):
@@ -252,6 +257,7 @@ class GainSampler(ScoreSampler):
         criterion: str = "gain",
         beta: float = 1.0,
         temperature: float = 0.0,
+        gain_positives: int = 32,
         proposal_beta: float | None = None,
         seed: int = 0,
     ) -> None:
@@ -277,4 +283,5 @@ class GainSampler(ScoreSampler):
             criterion=criterion,
             beta=finite_float(beta, "beta"),
             temperature=finite_float(temperature, "temperature", low=0.0),
+            gain_positives=positive_int(gain_positives, "gain_positives", minimum=0),
         )

@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use crate::error::{check_finite_f32, Error, Result};
 use crate::interactions::Interactions;
-use crate::kernels::{expectation_for_user, sigmoid, Embeddings};
+use crate::kernels::{expectation_for_user, sigmoid, simd, Embeddings, PreparedPositives};
 use crate::memory::{observe, retain, Candidate, Memory, Retain};
 use crate::proposal::Proposal;
-use crate::rng::{purpose, Rng, BLOCK};
+use crate::rng::{purpose, Rng, StreamKey, BLOCK};
 use crate::sampling::{check_batch, check_pairs, Stream};
 
 /// How one negative is chosen among its candidates; `s_j` is a candidate's
@@ -45,6 +45,9 @@ pub struct DrawConfig {
     pub criterion: Criterion,
     /// 0 = argmax; otherwise sample ∝ softmax(criterion / temperature).
     pub temperature: f32,
+    /// Positives per user for the draw-time gain of candidates outside
+    /// memory (0 = only memory slots carry a gain).
+    pub gain_positives: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,8 +116,22 @@ pub struct DynamicSampler {
     pub draw_cfg: DrawConfig,
     pub stream: Stream,
     pub emb: Option<Embeddings>,
+    /// The snapshot before `emb`, for the draw-time gain.
+    pub prev_emb: Option<Embeddings>,
+    /// Prepared positive scores under `prev_emb` and `emb` (same subset).
+    pub gain_cache: Option<GainCache>,
     /// Refreshes applied so far (the gain needs two).
     pub refreshes: u64,
+    /// Snapshots taken so far; keys the positives subset of `gain_cache`.
+    pub snapshots: u64,
+}
+
+/// Per user, a fixed subset of positives scored under the previous and the
+/// current snapshot, so that `H` of any candidate under both, and so its
+/// one-step gain, costs two short vector passes.
+pub struct GainCache {
+    pub prev: Vec<PreparedPositives>,
+    pub now: Vec<PreparedPositives>,
 }
 
 /// Candidates and anchors of a batch of draws: `rows × k × width` items
@@ -149,11 +166,40 @@ impl DynamicSampler {
             draw_cfg,
             stream: Stream::new(seed),
             emb: None,
+            prev_emb: None,
+            gain_cache: None,
             refreshes: 0,
+            snapshots: 0,
         })
     }
 
     pub fn set_embeddings(&mut self, emb: Embeddings) -> Result<()> {
+        self.check_embeddings(&emb)?;
+        self.prev_emb = self.emb.take();
+        self.emb = Some(emb);
+        self.snapshots += 1;
+        self.gain_cache = self.build_gain_cache();
+        Ok(())
+    }
+
+    /// Restores both snapshots and the snapshot counter (from a state dict).
+    pub fn restore_embeddings(
+        &mut self,
+        prev: Option<Embeddings>,
+        now: Option<Embeddings>,
+        snapshots: u64,
+    ) -> Result<()> {
+        for e in prev.iter().chain(now.iter()) {
+            self.check_embeddings(e)?;
+        }
+        self.prev_emb = prev;
+        self.emb = now;
+        self.snapshots = snapshots;
+        self.gain_cache = self.build_gain_cache();
+        Ok(())
+    }
+
+    fn check_embeddings(&self, emb: &Embeddings) -> Result<()> {
         let n_users = emb.users.len() / emb.dim;
         let n_items = emb.items.len() / emb.dim;
         if n_users != self.train.n_users() || n_items != self.train.n_items() {
@@ -163,8 +209,48 @@ impl DynamicSampler {
                 self.train.n_items()
             )));
         }
-        self.emb = Some(emb);
         Ok(())
+    }
+
+    fn build_gain_cache(&self) -> Option<GainCache> {
+        let cap = self.draw_cfg.gain_positives;
+        let uses_gain = matches!(
+            self.draw_cfg.criterion,
+            Criterion::Gain { .. } | Criterion::GainOnly
+        );
+        let (prev, now) = (self.prev_emb.as_ref()?, self.emb.as_ref()?);
+        if cap == 0 || !uses_gain {
+            return None;
+        }
+        let train = &*self.train;
+        let key = StreamKey::new(self.stream.seed, self.snapshots, u64::MAX);
+        let users: Vec<(PreparedPositives, PreparedPositives)> = crate::pool::install(|| {
+            (0..train.n_users())
+                .into_par_iter()
+                .map(|u| {
+                    let row = train.row(u);
+                    let mut pick: Vec<u32> = row.to_vec();
+                    if pick.len() > cap {
+                        let mut rng = key.rng(purpose::POSITIVES, u as u64);
+                        for t in 0..cap {
+                            let j = t + rng.below((pick.len() - t) as u64) as usize;
+                            pick.swap(t, j);
+                        }
+                        pick.truncate(cap);
+                    }
+                    let score = |e: &Embeddings| -> Vec<f32> {
+                        let uv = e.user(u);
+                        pick.iter().map(|&i| e.score(uv, i as usize)).collect()
+                    };
+                    (
+                        PreparedPositives::new(score(prev)),
+                        PreparedPositives::new(score(now)),
+                    )
+                })
+                .collect()
+        });
+        let (prev, now) = users.into_iter().unzip();
+        Some(GainCache { prev, now })
     }
 
     /// Width of a refresh's candidate rows: memory slots plus fresh items.
@@ -585,8 +671,11 @@ impl DynamicSampler {
             train: &self.train,
             memory: &self.memory,
             cfg: self.draw_cfg,
-            g0: self.refresh_cfg.g0,
+            refresh: self.refresh_cfg,
             epoch: self.stream.epoch,
+            prev_emb: self.prev_emb.as_ref(),
+            cache: self.gain_cache.as_ref(),
+            recip: simd::mean_recip_fn(),
         }
     }
 }
@@ -596,8 +685,11 @@ struct DrawContext<'a> {
     train: &'a Interactions,
     memory: &'a Memory,
     cfg: DrawConfig,
-    g0: f32,
+    refresh: RefreshConfig,
     epoch: u64,
+    prev_emb: Option<&'a Embeddings>,
+    cache: Option<&'a GainCache>,
+    recip: simd::RecipFn,
 }
 
 impl DrawContext<'_> {
@@ -636,8 +728,8 @@ impl DrawContext<'_> {
         match self.cfg.criterion {
             Criterion::Score => s_j,
             Criterion::Hardness => hard(),
-            Criterion::Gain { beta } => hard() + beta * (self.gain(u, j) - self.g0),
-            Criterion::GainOnly => self.gain(u, j),
+            Criterion::Gain { beta } => hard() + beta * (self.gain(u, j, s_j) - self.refresh.g0),
+            Criterion::GainOnly => self.gain(u, j, s_j),
             Criterion::Srns { alpha, warmup } => {
                 let ramp = if warmup <= 0.0 {
                     1.0
@@ -649,11 +741,25 @@ impl DrawContext<'_> {
         }
     }
 
-    /// `G` of item `j` in `u`'s memory once it has gain evidence, else `g0`.
-    fn gain(&self, u: usize, j: i64) -> f32 {
-        match self.memory.find(u, j as i32) {
-            Some(s) if self.memory.obs[s] >= 2 => self.memory.g[s],
-            _ => self.g0,
+    /// `G` of candidate `j`: the memory's running gain once its slot has
+    /// two observations; otherwise, with two snapshots, the one-step gain
+    /// `α·g0 + (1 − α)·σ((H_prev − H_now)/(H_now + ε))` from the cached
+    /// positives; otherwise `g0` (no evidence yet: the warm-up).
+    fn gain(&self, u: usize, j: i64, s_j: f32) -> f32 {
+        let g0 = self.refresh.g0;
+        if let Some(s) = self.memory.find(u, j as i32) {
+            if self.memory.obs[s] >= 2 {
+                return self.memory.g[s];
+            }
+        }
+        match (self.cache, self.prev_emb) {
+            (Some(cache), Some(prev)) => {
+                let h_now = cache.now[u].expectation(s_j, self.recip);
+                let s_prev = prev.score(prev.user(u), j as usize);
+                let h_prev = cache.prev[u].expectation(s_prev, self.recip);
+                crate::kernels::gain_step(h_prev, h_now, g0, self.refresh.alpha, self.refresh.eps)
+            }
+            _ => g0,
         }
     }
 
@@ -731,6 +837,7 @@ mod tests {
                 fresh_candidates: 2,
                 criterion: Criterion::Gain { beta: 1.0 },
                 temperature: 0.0,
+                gain_positives: 16,
             },
             7,
         )
@@ -806,6 +913,7 @@ mod tests {
                 fresh_candidates: 5,
                 criterion: Criterion::Score,
                 temperature: 0.0,
+                gain_positives: 0,
             },
             1,
         )

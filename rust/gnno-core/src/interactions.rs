@@ -223,17 +223,21 @@ impl Interactions {
     #[inline]
     pub fn kth_negative(&self, u: usize, k: u32) -> u32 {
         let row = self.row(u);
-        let mut lo = 0usize;
-        let mut hi = row.len();
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if row[mid] - mid as u32 <= k {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+        if row.is_empty() {
+            return k;
         }
-        k + lo as u32
+        // Branchless lower bound: the comparison is a coin flip for random
+        // `k`, so a select beats a mispredicted branch several times over.
+        let mut lo = 0usize;
+        let mut size = row.len();
+        while size > 1 {
+            let half = size / 2;
+            let mid = lo + half;
+            lo = std::hint::select_unpredictable(row[mid] - mid as u32 <= k, mid, lo);
+            size -= half;
+        }
+        let count = lo + (row[lo] - lo as u32 <= k) as usize;
+        k + count as u32
     }
 
     /// Checks user ids against `n_users`, naming the first bad one.
@@ -335,6 +339,22 @@ mod tests {
             .map(|k| m.kth_negative(0, k))
             .collect();
         assert_eq!(negs, vec![1, 4, 5, 6, 8, 9]);
+    }
+
+    #[test]
+    fn kth_negative_matches_brute_force_on_random_rows() {
+        let mut rng = crate::rng::Rng::new(4);
+        for n_items in [1usize, 2, 7, 64, 300] {
+            for _ in 0..20 {
+                let items: Vec<i64> = (0..n_items as i64).filter(|_| rng.uniform() < 0.4).collect();
+                let users = vec![0i64; items.len()];
+                let m = Interactions::from_pairs(&users, &items, Some(1), Some(n_items)).unwrap();
+                let negs: Vec<u32> = (0..n_items as u32).filter(|&i| !m.contains(0, i)).collect();
+                for (k, &expect) in negs.iter().enumerate() {
+                    assert_eq!(m.kth_negative(0, k as u32), expect);
+                }
+            }
+        }
     }
 
     #[test]

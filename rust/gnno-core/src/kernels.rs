@@ -143,9 +143,59 @@ fn expectation_row(pos: &[f32], cand: &[f32], out: &mut [f32], exp_pos: &mut Vec
     }
 }
 
+/// One user's positive scores prepared for many single-candidate `H`
+/// evaluations (the draw-time gain): `exp[i] = e^(raw[i] − shift)`.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedPositives {
+    pub raw: Vec<f32>,
+    pub exp: Vec<f32>,
+    pub shift: f32,
+    pub fast: bool,
+}
+
+impl PreparedPositives {
+    pub fn new(raw: Vec<f32>) -> Self {
+        if raw.is_empty() {
+            return Self::default();
+        }
+        let shift = (raw.iter().map(|&p| p as f64).sum::<f64>() / raw.len() as f64) as f32;
+        let fast = raw.iter().all(|&x| (x - shift).abs() <= FAST_RANGE);
+        let exp = if fast {
+            raw.iter().map(|&p| (p - shift).exp()).collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            raw,
+            exp,
+            shift,
+            fast,
+        }
+    }
+
+    /// `mean_i σ(c − raw[i])`, NaN without positives.
+    #[inline]
+    pub fn expectation(&self, c: f32, recip: simd::RecipFn) -> f32 {
+        if self.raw.is_empty() {
+            return f32::NAN;
+        }
+        let n = self.raw.len() as f64;
+        if self.fast && (c - self.shift).abs() <= FAST_RANGE {
+            (recip(&self.exp, (self.shift - c).exp()) / n) as f32
+        } else {
+            (self
+                .raw
+                .iter()
+                .map(|&p| sigmoid64(c as f64 - p as f64))
+                .sum::<f64>()
+                / n) as f32
+        }
+    }
+}
+
 /// `Σ_i 1 / (1 + a_i·b)` with wide vector accumulators, specialised at
 /// run time for the CPU's vector width.
-mod simd {
+pub mod simd {
     pub type RecipFn = fn(&[f32], f32) -> f64;
 
     #[inline(always)]

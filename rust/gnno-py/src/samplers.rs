@@ -140,7 +140,7 @@ impl PyDynamicSampler {
         train, seed, *, popularity_beta=None, slots=0, fresh=0, history=0, retain="top",
         retain_temperature=1.0, alpha=0.2, eps=1e-6, g0=0.5, max_positives=None,
         memory_candidates=0, fresh_candidates=1, criterion="score", beta=0.0,
-        srns_alpha=0.0, warmup=0.0, temperature=0.0
+        srns_alpha=0.0, warmup=0.0, temperature=0.0, gain_positives=0
     ))]
     fn new(
         train: &PyInteractions,
@@ -162,6 +162,7 @@ impl PyDynamicSampler {
         srns_alpha: f32,
         warmup: f32,
         temperature: f32,
+        gain_positives: usize,
     ) -> PyResult<Self> {
         let proposal = match popularity_beta {
             None => Proposal::Uniform,
@@ -182,6 +183,7 @@ impl PyDynamicSampler {
             fresh_candidates,
             criterion: parse_criterion(criterion, beta, srns_alpha, warmup)?,
             temperature,
+            gain_positives,
         };
         let inner = DynamicSampler::new(train.inner.clone(), proposal, refresh, draw, seed).py()?;
         Ok(Self { inner })
@@ -386,21 +388,61 @@ impl PyDynamicSampler {
         Ok(())
     }
 
-    /// The model-vector snapshot, if any: `(user_vectors, item_vectors)`.
+    /// The model-vector snapshots: `(previous, current, count)`, each
+    /// snapshot `None` or `(user_vectors, item_vectors)`.
+    #[allow(clippy::type_complexity)]
     fn get_embeddings<'py>(
         &self,
         py: Python<'py>,
-    ) -> PyResult<Option<ArrayPair<'py, PyArray2<f32>>>> {
-        match &self.inner.emb {
-            None => Ok(None),
-            Some(e) => {
-                let (nu, ni) = (e.users.len() / e.dim, e.items.len() / e.dim);
-                Ok(Some((
-                    vec2(py, e.users.clone(), nu, e.dim)?,
-                    vec2(py, e.items.clone(), ni, e.dim)?,
-                )))
+    ) -> PyResult<(
+        Option<ArrayPair<'py, PyArray2<f32>>>,
+        Option<ArrayPair<'py, PyArray2<f32>>>,
+        u64,
+    )> {
+        let export = |e: &Option<Embeddings>| -> PyResult<Option<ArrayPair<'py, PyArray2<f32>>>> {
+            match e {
+                None => Ok(None),
+                Some(e) => {
+                    let (nu, ni) = (e.users.len() / e.dim, e.items.len() / e.dim);
+                    Ok(Some((
+                        vec2(py, e.users.clone(), nu, e.dim)?,
+                        vec2(py, e.items.clone(), ni, e.dim)?,
+                    )))
+                }
             }
-        }
+        };
+        Ok((
+            export(&self.inner.prev_emb)?,
+            export(&self.inner.emb)?,
+            self.inner.snapshots,
+        ))
+    }
+
+    #[pyo3(signature = (prev, now, snapshots))]
+    #[allow(clippy::type_complexity)]
+    fn restore_embeddings(
+        &mut self,
+        prev: Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>,
+        now: Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>,
+        snapshots: u64,
+    ) -> PyResult<()> {
+        let build = |p: &Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>| -> PyResult<Option<Embeddings>> {
+            match p {
+                None => Ok(None),
+                Some((u, i)) => {
+                    let (uv, nu, d) = slice2(u, "user_vectors")?;
+                    let (iv, ni, d2) = slice2(i, "item_vectors")?;
+                    if d != d2 {
+                        return Err(ShapeError::new_err(format!(
+                            "user and item vectors must have the same width, got {d} and {d2}"
+                        )));
+                    }
+                    Ok(Some(Embeddings::new(uv.to_vec(), iv.to_vec(), d, nu, ni).py()?))
+                }
+            }
+        };
+        let (p, n) = (build(&prev)?, build(&now)?);
+        self.inner.restore_embeddings(p, n, snapshots).py()
     }
 
     #[getter]

@@ -1,0 +1,65 @@
+"""Timing a Rust path against the numpy reference it replaces, in one run.
+
+With ``--benchmark-enable`` pytest-benchmark measures the fast path
+(median of its rounds) and the reference is timed here the same way; in
+normal test runs (benchmarks disabled) each runs once, so the numbers are a
+smoke test, not a measurement. Either way the result lands in
+``benchmark.extra_info`` (items per second, ratio) and in the session's
+summary table.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+RESULTS: list[dict[str, Any]] = []
+
+
+def _median_seconds(fn: Callable[[], Any], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def compare(
+    benchmark: Any,
+    name: str,
+    fast: Callable[[], Any],
+    reference: Callable[[], Any],
+    items: float,
+    unit: str,
+    *,
+    rounds: int = 7,
+    reference_rounds: int = 3,
+) -> dict[str, Any]:
+    """Measures ``fast`` and ``reference`` on the same job of ``items``
+    ``unit``; returns (and records) medians, throughput and their ratio."""
+    enabled = not getattr(benchmark, "disabled", False)
+    if enabled:
+        benchmark.pedantic(fast, rounds=rounds, iterations=1, warmup_rounds=1)
+        fast_s = float(benchmark.stats.stats.median)
+        ref_s = _median_seconds(reference, reference_rounds)
+    else:
+        fast_s = _median_seconds(fast, 1)
+        ref_s = _median_seconds(reference, 1)
+        benchmark(lambda: None)
+    record = {
+        "name": name,
+        "unit": unit,
+        "items": items,
+        "rust_median_s": fast_s,
+        "reference_median_s": ref_s,
+        "rust_items_per_s": items / fast_s,
+        "reference_items_per_s": items / ref_s,
+        "ratio": ref_s / fast_s,
+        "measured": enabled,
+    }
+    benchmark.extra_info.update(record)
+    RESULTS.append(record)
+    return record
