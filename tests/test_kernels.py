@@ -153,7 +153,9 @@ def test_fused_path_matches_two_step():
     V = rng.normal(size=(n_items, d)).astype(np.float32)
     degrees = rng.integers(0, 10, n_users)
     indptr = np.concatenate([[0], np.cumsum(degrees)]).astype(np.int64)
-    indices = np.concatenate([np.sort(rng.choice(n_items, k, replace=False)) for k in degrees]).astype(np.int64)
+    indices = np.concatenate(
+        [np.sort(rng.choice(n_items, k, replace=False)) for k in degrees]
+    ).astype(np.int64)
     cand = rng.integers(-1, n_items, size=(n_users, 6))
     h, s = kernels.expectation_from_vectors(indptr, indices, U, V, cand)
     users = np.repeat(np.arange(n_users), degrees)

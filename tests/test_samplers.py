@@ -16,7 +16,12 @@ def make_train(seed=0, n_users=120, n_items=80):
     for u in range(n_users):
         k = int(rng.integers(1, 30))
         # Skewed item choice so popularity differs across items.
-        chosen = rng.choice(n_items, size=k, replace=False, p=np.arange(n_items, 0, -1) / (n_items * (n_items + 1) / 2))
+        chosen = rng.choice(
+            n_items,
+            size=k,
+            replace=False,
+            p=np.arange(n_items, 0, -1) / (n_items * (n_items + 1) / 2),
+        )
         users += [u] * k
         items += chosen.tolist()
     return gnno.Interactions.from_pairs(users, items, n_users=n_users, n_items=n_items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from gnno import Interactions
 from gnno.datasets import InteractionLog, k_core, leave_one_out, ratio_split, remap_ids
 from gnno.exceptions import GnnoError, NonFiniteError

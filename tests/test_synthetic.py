@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+
 from gnno import Interactions
 from gnno.datasets import SyntheticData, synthetic
 from gnno.exceptions import GnnoError, IdOutOfRangeError

@@ -46,9 +46,7 @@ def as_ids(x: Any, name: str, ndim: int = 1) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def as_floats(
-    x: Any, name: str, ndim: int | None = None, *, allow_nan: bool = False
-) -> np.ndarray:
+def as_floats(x: Any, name: str, ndim: int | None = None, *, allow_nan: bool = False) -> np.ndarray:
     """Real numbers as a C-contiguous float32 array; rejects NaN and inf."""
     try:
         arr = _to_numpy(x)
@@ -92,7 +90,9 @@ def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def finite_float(value: Any, name: str, *, low: float | None = None, high: float | None = None) -> float:
+def finite_float(
+    value: Any, name: str, *, low: float | None = None, high: float | None = None
+) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):

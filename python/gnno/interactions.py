@@ -50,7 +50,9 @@ class Interactions:
         u = as_ids(users, "users")
         i = as_ids(items, "items")
         for name, v in (("n_users", n_users), ("n_items", n_items)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0
+            ):
                 raise ShapeError(f"{name} must be a non-negative integer, got {v!r}")
         return cls(_gnno.Interactions.from_pairs(u, i, n_users, n_items))
 

@@ -41,7 +41,9 @@ def sigmoid_expectation(
     return _gnno.sigmoid_expectation(ip, pos, cand, _cap(max_positives), int(seed))
 
 
-def gain_update(h_prev: Any, h_now: Any, g_prev: Any, alpha: float = 0.2, eps: float = 1e-6) -> np.ndarray:
+def gain_update(
+    h_prev: Any, h_now: Any, g_prev: Any, alpha: float = 0.2, eps: float = 1e-6
+) -> np.ndarray:
     """``G = α·G_prev + (1 − α)·σ((H_prev − H_now)/(H_now + ε))`` element-wise.
 
     NaN in ``h_prev`` (or ``h_now``) means "no observation": the slot keeps

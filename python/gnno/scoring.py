@@ -46,7 +46,11 @@ def model_vectors(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
         u, i = uv(), iv()
     out = []
     for name, t in (("user_vectors()", u), ("item_vectors()", i)):
-        arr = t.detach().to("cpu", torch.float32).numpy() if hasattr(t, "detach") else np.asarray(t, np.float32)
+        arr = (
+            t.detach().to("cpu", torch.float32).numpy()
+            if hasattr(t, "detach")
+            else np.asarray(t, np.float32)
+        )
         if arr.ndim != 2:
             raise ShapeError(f"model.{name} must be 2-dimensional, got shape {arr.shape}")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
@@ -61,7 +65,9 @@ def score_pairs(model: Callable[..., Any], users: np.ndarray, items: np.ndarray)
     import torch
 
     if users.shape != items.shape:
-        raise ShapeError(f"users and items must have the same shape, got {users.shape} and {items.shape}")
+        raise ShapeError(
+            f"users and items must have the same shape, got {users.shape} and {items.shape}"
+        )
     device = model_device(model)
     was_training = getattr(model, "training", None)
     if was_training:
@@ -89,5 +95,7 @@ def score_pairs(model: Callable[..., Any], users: np.ndarray, items: np.ndarray)
 
 def require_model(model: Any) -> Any:
     if model is None or not callable(model):
-        raise GnnoError("refresh needs the model: a torch module with forward(users, items) or a callable")
+        raise GnnoError(
+            "refresh needs the model: a torch module with forward(users, items) or a callable"
+        )
     return model

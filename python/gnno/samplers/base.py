@@ -140,7 +140,9 @@ class Sampler:
             raise GnnoError(f"state is for {name!r}, not {type(self).__name__!r}")
         shape = tuple(state.get("shape", ()))
         if shape != self.train.shape:
-            raise GnnoError(f"state is for data of shape {shape}, this sampler's is {self.train.shape}")
+            raise GnnoError(
+                f"state is for data of shape {shape}, this sampler's is {self.train.shape}"
+            )
         for key in ("seed", "epoch", "calls"):
             if key not in state:
                 raise GnnoError(f"state is missing {key!r}")

@@ -29,7 +29,7 @@ from gnno.samplers.base import Sampler
 from gnno.scoring import model_vectors, require_model, score_pairs
 
 _RETAIN = ("top", "softmax", "softmax_score", "random")
-_CRITERIA = ("score", "hardness", "gain", "gain_only", "srns")
+_CRITERIA = ("score", "hardness", "gain", "gain_additive", "gain_only", "srns")
 
 
 class ScoreSampler(Sampler):
@@ -37,7 +37,9 @@ class ScoreSampler(Sampler):
 
     needs_scores = True
 
-    def __init__(self, train: Interactions, seed: int, proposal_beta: float | None, **config: Any) -> None:
+    def __init__(
+        self, train: Interactions, seed: int, proposal_beta: float | None, **config: Any
+    ) -> None:
         super().__init__(train, seed)
         self._config = dict(config)
         self._proposal_beta = proposal_beta
@@ -68,7 +70,9 @@ class ScoreSampler(Sampler):
             users = np.broadcast_to(np.arange(n_users, dtype=np.int64)[:, None], cands.shape)
             scores[filled] = score_pairs(model, users[filled], cands[filled])
         pos_users, pos_items = self.train.to_pairs()
-        pos_scores = score_pairs(model, pos_users, pos_items) if self.train.nnz else np.zeros(0, np.float32)
+        pos_scores = (
+            score_pairs(model, pos_users, pos_items) if self.train.nnz else np.zeros(0, np.float32)
+        )
         self._core.refresh_apply(cands.ravel(), scores.ravel(), pos_scores)
 
     def refresh_embeddings(self, user_vectors: Any, item_vectors: Any) -> None:
@@ -140,7 +144,9 @@ class ScoreSampler(Sampler):
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         config = state.get("config")
         if config != dict(self._config, proposal_beta=self._proposal_beta):
-            raise GnnoError(f"state was saved with config {config}, this sampler has a different one")
+            raise GnnoError(
+                f"state was saved with config {config}, this sampler has a different one"
+            )
         mem = state["memory"]
         self._core.set_state(
             np.ascontiguousarray(mem["items"], np.int32),
@@ -157,10 +163,14 @@ class ScoreSampler(Sampler):
         def pair(p: Any, name: str) -> Any:
             if p is None:
                 return None
-            return as_floats(p[0], f"{name} user vectors", 2), as_floats(p[1], f"{name} item vectors", 2)
+            return as_floats(p[0], f"{name} user vectors", 2), as_floats(
+                p[1], f"{name} item vectors", 2
+            )
 
         self._core.restore_embeddings(
-            pair(emb["previous"], "previous"), pair(emb["current"], "current"), int(emb["snapshots"])
+            pair(emb["previous"], "previous"),
+            pair(emb["current"], "current"),
+            int(emb["snapshots"]),
         )
         self._dot = emb["current"] is not None
 
@@ -174,7 +184,12 @@ class DNSSampler(ScoreSampler):
     def __init__(self, train: Interactions, candidates: int = 5, seed: int = 0) -> None:
         self.candidates = positive_int(candidates, "candidates")
         super().__init__(
-            train, seed, None, fresh_candidates=self.candidates, memory_candidates=0, criterion="score"
+            train,
+            seed,
+            None,
+            fresh_candidates=self.candidates,
+            memory_candidates=0,
+            criterion="score",
         )
 
 
@@ -268,7 +283,9 @@ class GainSampler(ScoreSampler):
         super().__init__(
             train,
             seed,
-            None if proposal_beta is None else finite_float(proposal_beta, "proposal_beta", low=0.0),
+            None
+            if proposal_beta is None
+            else finite_float(proposal_beta, "proposal_beta", low=0.0),
             slots=positive_int(memory, "memory", minimum=0),
             fresh=positive_int(fresh, "fresh", minimum=0),
             history=0,
@@ -277,7 +294,9 @@ class GainSampler(ScoreSampler):
             alpha=finite_float(alpha, "alpha", low=0.0, high=1.0),
             eps=finite_float(eps, "eps"),
             g0=finite_float(g0, "g0"),
-            max_positives=None if max_positives is None else positive_int(max_positives, "max_positives"),
+            max_positives=None
+            if max_positives is None
+            else positive_int(max_positives, "max_positives"),
             memory_candidates=positive_int(memory_candidates, "memory_candidates", minimum=0),
             fresh_candidates=positive_int(fresh_candidates, "fresh_candidates", minimum=0),
             criterion=criterion,

@@ -30,8 +30,14 @@ pub enum Criterion {
     Score,
     /// `σ(s_j − s_i)`.
     Hardness,
-    /// `σ(s_j − s_i) + beta·(G_j − g0)`, `G_j = g0` without gain evidence.
+    /// `σ(s_j − s_i)·max(0, 1 + beta·(G_j − g0))`: hardness scaled up for
+    /// negatives whose `H` keeps falling (true negatives) and down for those
+    /// whose `H` holds or rises (likely false negatives); `G_j = g0` without
+    /// gain evidence. Multiplying keeps easy negatives easy: the gain is
+    /// relative to `H`, so an additive bonus would favour them.
     Gain { beta: f32 },
+    /// `σ(s_j − s_i) + beta·(G_j − g0)` (an ablation).
+    GainAdditive { beta: f32 },
     /// `G_j` alone (an ablation: picks easy negatives).
     GainOnly,
     /// `σ(s_j − s_i) + alpha·min(1, epoch/warmup)·std_j` (SRNS).
@@ -79,7 +85,7 @@ impl DrawConfig {
             )));
         }
         match self.criterion {
-            Criterion::Gain { beta } if !beta.is_finite() => {
+            Criterion::Gain { beta } | Criterion::GainAdditive { beta } if !beta.is_finite() => {
                 Err(Error::value(format!("beta must be finite, got {beta}")))
             }
             Criterion::Srns { alpha, warmup }
@@ -498,7 +504,8 @@ impl DynamicSampler {
         }
         let key = self.stream.next_key();
         let width = self.draw_cfg.width();
-        let (mem, proposal, cm) = (
+        let (train, mem, proposal, cm) = (
+            &*self.train,
             &self.memory,
             &self.proposal,
             self.draw_cfg.memory_candidates,
@@ -515,39 +522,15 @@ impl DynamicSampler {
                 .enumerate()
                 .for_each(|(b, (block, anchor_block))| {
                     let mut rng = key.rng(purpose::DRAW, b as u64);
-                    let mut filled: Vec<i32> = Vec::new();
+                    let mut proposer = Proposer::new(train, mem, proposal, cm, width);
                     for (r, (row, anchor)) in block
                         .chunks_mut(k * width)
                         .zip(anchor_block.iter_mut())
                         .enumerate()
                     {
                         let idx = b * BLOCK + r;
-                        let u = users[idx] as usize;
-                        *anchor = match positives {
-                            Some(p) => p[idx],
-                            None => {
-                                let d = train.degree(u);
-                                if d == 0 {
-                                    -1
-                                } else {
-                                    train.row(u)[rng.below(d as u64) as usize] as i64
-                                }
-                            }
-                        };
-                        filled.clear();
-                        filled.extend(mem.range(u).map(|s| mem.items[s]).filter(|&i| i >= 0));
-                        for draw in row.chunks_mut(width) {
-                            let take = cm.min(filled.len());
-                            // Partial Fisher–Yates over the filled slots.
-                            for t in 0..take {
-                                let j = t + rng.below((filled.len() - t) as u64) as usize;
-                                filled.swap(t, j);
-                                draw[t] = filled[t] as i64;
-                            }
-                            for d in draw[take..].iter_mut() {
-                                *d = proposal.draw(train, u, &mut rng) as i64;
-                            }
-                        }
+                        let positive = positives.map(|p| p[idx]);
+                        *anchor = proposer.row(users[idx] as usize, positive, &mut rng, row);
                     }
                 })
         });
@@ -627,7 +610,9 @@ impl DynamicSampler {
         Ok(out)
     }
 
-    /// Propose, score from the stored vectors and select in one pass.
+    /// Propose, score from the stored vectors and select in one pass over
+    /// the batch: the same streams as `propose` then `select`, so the same
+    /// negatives, without the intermediate arrays.
     pub fn draw_from_vectors(
         &mut self,
         users: &[i64],
@@ -639,31 +624,61 @@ impl DynamicSampler {
                 "this sampler has no model vectors yet: call refresh(model) (or refresh_embeddings) first",
             ));
         }
-        let proposed = self.propose(users, positives, k)?;
-        let emb = self.emb.as_ref().expect("checked above");
+        let train = &*self.train;
+        check_batch(train, users, "users")?;
+        if let Some(p) = positives {
+            check_pairs(train, users, p)?;
+        }
+        let propose_key = self.stream.next_key();
+        let select_key = self.stream.next_key();
         let width = self.draw_cfg.width();
-        let mut scores = vec![0f32; proposed.items.len()];
-        let mut anchor_scores = vec![0f32; users.len()];
-        crate::pool::install(|| {
-            scores
-                .par_chunks_mut(k * width)
-                .zip(anchor_scores.par_iter_mut())
-                .enumerate()
-                .for_each(|(idx, (s, a))| {
-                    let uv = emb.user(users[idx] as usize);
-                    let base = idx * k * width;
-                    for (o, &i) in s.iter_mut().zip(&proposed.items[base..base + k * width]) {
-                        *o = emb.score(uv, i as usize);
-                    }
-                    let anchor = proposed.anchors[idx];
-                    *a = if anchor >= 0 {
-                        emb.score(uv, anchor as usize)
-                    } else {
-                        0.0
-                    };
-                })
-        });
-        self.select(users, &proposed, k, &scores, &anchor_scores)
+        let mut out = vec![0i64; users.len() * k];
+        if k == 0 {
+            return Ok(out);
+        }
+        let emb = self.emb.as_ref().expect("checked above");
+        let ctx = self.context();
+        let (mem, proposal, cm) = (
+            &self.memory,
+            &self.proposal,
+            self.draw_cfg.memory_candidates,
+        );
+        let work = |b: usize, block: &mut [i64]| {
+            let mut prng = propose_key.rng(purpose::DRAW, b as u64);
+            let mut srng = select_key.rng(purpose::GUMBEL, b as u64);
+            let mut proposer = Proposer::new(train, mem, proposal, cm, width);
+            let mut items = vec![0i64; k * width];
+            let mut scores = vec![0f32; k * width];
+            for (r, o) in block.chunks_mut(k).enumerate() {
+                let idx = b * BLOCK + r;
+                let u = users[idx] as usize;
+                let anchor = proposer.row(u, positives.map(|p| p[idx]), &mut prng, &mut items);
+                let uv = emb.user(u);
+                for (sc, &i) in scores.iter_mut().zip(&items) {
+                    *sc = emb.score(uv, i as usize);
+                }
+                let s_i = if anchor >= 0 {
+                    emb.score(uv, anchor as usize)
+                } else {
+                    0.0
+                };
+                for (d, slot) in o.iter_mut().enumerate() {
+                    let c = d * width..(d + 1) * width;
+                    *slot = ctx.choose(u, anchor, s_i, &items[c.clone()], &scores[c], &mut srng);
+                }
+            }
+        };
+        if users.len() <= BLOCK {
+            // One block: run it here rather than wake the pool.
+            work(0, &mut out);
+        } else {
+            crate::pool::install(|| {
+                out.par_chunks_mut(k * BLOCK)
+                    .enumerate()
+                    .for_each(|(b, block)| work(b, block))
+            });
+        }
+        Ok(out)
     }
 
     fn context(&self) -> DrawContext<'_> {
@@ -677,6 +692,85 @@ impl DynamicSampler {
             cache: self.gain_cache.as_ref(),
             recip: simd::mean_recip_fn(),
         }
+    }
+}
+
+/// Lists one row's candidates (see [`DynamicSampler::propose`]), reusing
+/// its buffers across rows.
+struct Proposer<'a> {
+    train: &'a Interactions,
+    memory: &'a Memory,
+    proposal: &'a Proposal,
+    memory_candidates: usize,
+    width: usize,
+    filled: Vec<i32>,
+    who: Vec<usize>,
+    at: Vec<usize>,
+    draws: Vec<u32>,
+}
+
+impl<'a> Proposer<'a> {
+    fn new(
+        train: &'a Interactions,
+        memory: &'a Memory,
+        proposal: &'a Proposal,
+        memory_candidates: usize,
+        width: usize,
+    ) -> Self {
+        Self {
+            train,
+            memory,
+            proposal,
+            memory_candidates,
+            width,
+            filled: Vec::new(),
+            who: Vec::new(),
+            at: Vec::new(),
+            draws: Vec::new(),
+        }
+    }
+
+    /// Fills `row` (`k × width`) with user `u`'s candidates; returns the
+    /// anchor: `positive`, or a random training positive, or -1.
+    fn row(&mut self, u: usize, positive: Option<i64>, rng: &mut Rng, row: &mut [i64]) -> i64 {
+        let train = self.train;
+        let anchor = match positive {
+            Some(p) => p,
+            None => {
+                let d = train.degree(u);
+                if d == 0 {
+                    -1
+                } else {
+                    train.row(u)[rng.below(d as u64) as usize] as i64
+                }
+            }
+        };
+        let mem = self.memory;
+        self.filled.clear();
+        self.filled
+            .extend(mem.range(u).map(|s| mem.items[s]).filter(|&i| i >= 0));
+        self.at.clear();
+        let width = self.width;
+        for (d, draw) in row.chunks_mut(width).enumerate() {
+            let take = self.memory_candidates.min(self.filled.len());
+            // Partial Fisher–Yates over the filled slots.
+            for t in 0..take {
+                let j = t + rng.below((self.filled.len() - t) as u64) as usize;
+                self.filled.swap(t, j);
+                draw[t] = self.filled[t] as i64;
+            }
+            self.at.extend(d * width + take..(d + 1) * width);
+        }
+        self.who.clear();
+        self.who.resize(self.at.len(), u);
+        self.draws.clear();
+        self.draws.resize(self.at.len(), 0);
+        self.proposal
+            .draw_many(train, &self.who, rng, &mut self.draws);
+        for (&p, &j) in self.at.iter().zip(&self.draws) {
+            row[p] = j as i64;
+        }
+        anchor
     }
 }
 
@@ -728,7 +822,12 @@ impl DrawContext<'_> {
         match self.cfg.criterion {
             Criterion::Score => s_j,
             Criterion::Hardness => hard(),
-            Criterion::Gain { beta } => hard() + beta * (self.gain(u, j, s_j) - self.refresh.g0),
+            Criterion::Gain { beta } => {
+                hard() * (1.0 + beta * (self.gain(u, j, s_j) - self.refresh.g0)).max(0.0)
+            }
+            Criterion::GainAdditive { beta } => {
+                hard() + beta * (self.gain(u, j, s_j) - self.refresh.g0)
+            }
             Criterion::GainOnly => self.gain(u, j, s_j),
             Criterion::Srns { alpha, warmup } => {
                 let ramp = if warmup <= 0.0 {

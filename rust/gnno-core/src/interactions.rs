@@ -240,6 +240,41 @@ impl Interactions {
         k + count as u32
     }
 
+    /// Batched [`Interactions::kth_negative`]: replaces each `ks[t]` by the
+    /// `ks[t]`-th negative of user `users[t]`. Eight independent searches
+    /// advance in lockstep so their memory loads overlap (rows of shuffled
+    /// users are cache misses; one search at a time waits on each).
+    pub fn kth_negatives(&self, users: &[usize], ks: &mut [u32]) {
+        const LANES: usize = 8;
+        for (us, kc) in users.chunks(LANES).zip(ks.chunks_mut(LANES)) {
+            let mut rows: [&[u32]; LANES] = [&[]; LANES];
+            let mut lo = [0usize; LANES];
+            let mut size = [0usize; LANES];
+            let mut steps = 0usize;
+            for t in 0..us.len() {
+                rows[t] = self.row(us[t]);
+                size[t] = rows[t].len();
+                steps = steps.max(usize::BITS as usize - size[t].leading_zeros() as usize);
+            }
+            for _ in 0..steps {
+                for t in 0..us.len() {
+                    let half = size[t] / 2;
+                    let mid = lo[t] + half;
+                    let go = size[t] > 1 && rows[t][mid] - mid as u32 <= kc[t];
+                    lo[t] = std::hint::select_unpredictable(go, mid, lo[t]);
+                    size[t] -= half;
+                }
+            }
+            for t in 0..us.len() {
+                let row = rows[t];
+                if !row.is_empty() {
+                    let count = lo[t] + (row[lo[t]] - lo[t] as u32 <= kc[t]) as usize;
+                    kc[t] += count as u32;
+                }
+            }
+        }
+    }
+
     /// Checks user ids against `n_users`, naming the first bad one.
     pub fn check_users(&self, users: &[i64], where_: &str) -> Result<()> {
         check_ids("user", where_, "n_users", users, self.n_users)
@@ -346,13 +381,20 @@ mod tests {
         let mut rng = crate::rng::Rng::new(4);
         for n_items in [1usize, 2, 7, 64, 300] {
             for _ in 0..20 {
-                let items: Vec<i64> = (0..n_items as i64).filter(|_| rng.uniform() < 0.4).collect();
+                let items: Vec<i64> = (0..n_items as i64)
+                    .filter(|_| rng.uniform() < 0.4)
+                    .collect();
                 let users = vec![0i64; items.len()];
                 let m = Interactions::from_pairs(&users, &items, Some(1), Some(n_items)).unwrap();
                 let negs: Vec<u32> = (0..n_items as u32).filter(|&i| !m.contains(0, i)).collect();
                 for (k, &expect) in negs.iter().enumerate() {
                     assert_eq!(m.kth_negative(0, k as u32), expect);
                 }
+                let mut ks: Vec<u32> = (0..negs.len() as u32).rev().collect();
+                let users = vec![0usize; ks.len()];
+                m.kth_negatives(&users, &mut ks);
+                let expect: Vec<u32> = negs.iter().rev().copied().collect();
+                assert_eq!(ks, expect);
             }
         }
     }

@@ -108,6 +108,7 @@ fn parse_criterion(name: &str, beta: f32, srns_alpha: f32, warmup: f32) -> PyRes
         "score" => Criterion::Score,
         "hardness" => Criterion::Hardness,
         "gain" => Criterion::Gain { beta },
+        "gain_additive" => Criterion::GainAdditive { beta },
         "gain_only" => Criterion::GainOnly,
         "srns" => Criterion::Srns {
             alpha: srns_alpha,
@@ -115,7 +116,7 @@ fn parse_criterion(name: &str, beta: f32, srns_alpha: f32, warmup: f32) -> PyRes
         },
         other => {
             return Err(GnnoError::new_err(format!(
-            "criterion must be 'score', 'hardness', 'gain', 'gain_only' or 'srns', got {other:?}"
+            "criterion must be 'score', 'hardness', 'gain', 'gain_additive', 'gain_only' or 'srns', got {other:?}"
         )))
         }
     })
