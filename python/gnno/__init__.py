@@ -10,6 +10,30 @@ from gnno._gnno import __version__, get_num_threads, set_num_threads
 from gnno.interactions import Interactions
 from gnno.samplers import PopularitySampler, Sampler, UniformSampler
 
+# Names whose modules import torch load on first use, so that `import gnno`
+# stays quick for code that only samples.
+_LAZY = {
+    "GMF": "gnno.models",
+    "bpr_loss": "gnno.losses",
+    "group_hinge_loss": "gnno.losses",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gnno' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "__version__",
     "exceptions",
@@ -19,4 +43,7 @@ __all__ = [
     "Sampler",
     "UniformSampler",
     "PopularitySampler",
+    "GMF",
+    "bpr_loss",
+    "group_hinge_loss",
 ]
