@@ -16,6 +16,8 @@ _LAZY = {
     "GMF": "gnno.models",
     "bpr_loss": "gnno.losses",
     "group_hinge_loss": "gnno.losses",
+    "evaluate_sampled": "gnno.evaluation",
+    "evaluate_full": "gnno.evaluation",
 }
 
 
@@ -46,4 +48,6 @@ __all__ = [
     "GMF",
     "bpr_loss",
     "group_hinge_loss",
+    "evaluate_sampled",
+    "evaluate_full",
 ]
