@@ -18,6 +18,9 @@ _LAZY = {
     "group_hinge_loss": "gnno.losses",
     "evaluate_sampled": "gnno.evaluation",
     "evaluate_full": "gnno.evaluation",
+    "Trainer": "gnno.training",
+    "TrainResult": "gnno.training",
+    "train": "gnno.training",
 }
 
 
@@ -50,4 +53,7 @@ __all__ = [
     "group_hinge_loss",
     "evaluate_sampled",
     "evaluate_full",
+    "Trainer",
+    "TrainResult",
+    "train",
 ]
