@@ -47,7 +47,7 @@ LOSSES = ("bpr", "group")
 #: reach HR@10 ≈ 0.68 (the NCF paper's GMF: ≈ 0.70).
 TRAIN_DEFAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("ncf", "bpr", {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 1024, "epochs": 40}),
-    ("synthetic", "*", {"lr": 1e-2, "weight_decay": 0.0, "batch_size": 256, "epochs": 30}),
+    ("synthetic", "group", {"lr": 3e-3, "weight_decay": 0.0, "batch_size": 256, "epochs": 40}),
     ("*", "bpr", {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 1024, "epochs": 40}),
     ("*", "group", {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 256, "epochs": 40}),
 ]

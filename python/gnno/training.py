@@ -232,7 +232,7 @@ class Trainer:
             else:
                 path = Path(resume)
             self.load_checkpoint(path)
-        elif self.log_path is not None:
+        elif self.log_path is not None and self.epoch == 0:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text("")
 
