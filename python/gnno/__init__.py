@@ -5,7 +5,7 @@ peers (SRNS, DNS, popularity, uniform), the GMF model and the losses and
 evaluation protocols they are measured with.
 """
 
-from gnno import exceptions, kernels
+from gnno import datasets, exceptions, kernels
 from gnno._gnno import __version__, get_num_threads, set_num_threads
 from gnno.interactions import Interactions
 from gnno.samplers import (
@@ -17,6 +17,35 @@ from gnno.samplers import (
     UniformSampler,
     build_sampler,
 )
+
+# Names whose modules import torch load on first use, so that `import gnno`
+# stays quick for code that only samples.
+_LAZY = {
+    "GMF": "gnno.models",
+    "bpr_loss": "gnno.losses",
+    "group_hinge_loss": "gnno.losses",
+    "evaluate_sampled": "gnno.evaluation",
+    "evaluate_full": "gnno.evaluation",
+    "Trainer": "gnno.training",
+    "TrainResult": "gnno.training",
+    "train": "gnno.training",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gnno' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",
@@ -32,4 +61,13 @@ __all__ = [
     "SRNSSampler",
     "GainSampler",
     "build_sampler",
+    "datasets",
+    "GMF",
+    "bpr_loss",
+    "group_hinge_loss",
+    "evaluate_sampled",
+    "evaluate_full",
+    "Trainer",
+    "TrainResult",
+    "train",
 ]

@@ -1,0 +1,107 @@
+"""Pairwise ranking losses on model scores (see ``design/algorithms.md`` §4)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gnno._arrays import finite_float
+from gnno.exceptions import ShapeError
+
+#: Default margin ``γ`` of the group-wise hinge. GMF scores are unbounded, so
+#: the margin only fixes the scale the scores settle at (weight decay pulls
+#: against it); 1.0 is the usual choice for hinge ranking losses.
+DEFAULT_MARGIN = 1.0
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """Bayesian personalized ranking: ``mean softplus(r(u, j) − r(u, i))``.
+
+    ``pos_scores``: ``(B,)``; ``neg_scores``: ``(B,)`` or ``(B, K)`` (each
+    positive is compared with each of its ``K`` negatives; the mean is over
+    all ``B·K`` pairs). Returns a scalar.
+    """
+    if pos_scores.dim() != 1:
+        raise ShapeError(
+            f"pos_scores must be 1-dimensional (B,), got shape {tuple(pos_scores.shape)}"
+        )
+    if neg_scores.dim() not in (1, 2) or neg_scores.shape[0] != pos_scores.shape[0]:
+        raise ShapeError(
+            f"neg_scores must be (B,) or (B, K) with B={pos_scores.shape[0]}, "
+            f"got shape {tuple(neg_scores.shape)}"
+        )
+    if neg_scores.dim() == 2:
+        pos_scores = pos_scores.unsqueeze(1)
+    # softplus(x) = -log σ(-x): the BPR log-likelihood, computed stably.
+    return F.softplus(neg_scores - pos_scores).mean()
+
+
+def group_hinge_loss(
+    pos_scores: torch.Tensor,
+    neg_scores: torch.Tensor,
+    margin: float = DEFAULT_MARGIN,
+    pos_mask: torch.Tensor | None = None,
+    neg_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """GDNS's group-wise hinge: every positive of a user's group against
+    every negative of the same group.
+
+    ``pos_scores``: ``(B, P)`` (or ``(B,)`` for one positive per row);
+    ``neg_scores``: ``(B, N)`` (or ``(B,)``). Row ``b`` holds one user's group.
+    ``pos_mask`` ``(B, P)`` / ``neg_mask`` ``(B, N)`` are boolean and mark the
+    valid entries of ragged groups (``None``: all valid).
+
+    Per row: ``Σ_{i, j valid} [r_uj − r_ui + margin]_+ / (#valid pairs)``;
+    the result is the mean of that over rows with at least one valid pair
+    (a scalar; zero, still attached to the graph, when no row has one).
+    """
+    margin = finite_float(margin, "margin")
+    pos_scores = _as_rows(pos_scores, "pos_scores")
+    neg_scores = _as_rows(neg_scores, "neg_scores")
+    if pos_scores.shape[0] != neg_scores.shape[0]:
+        raise ShapeError(
+            f"pos_scores and neg_scores must have the same number of rows, "
+            f"got {pos_scores.shape[0]} and {neg_scores.shape[0]}"
+        )
+    pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
+    neg_mask = _check_mask(neg_mask, neg_scores, "neg_mask")
+
+    # (B, P, N): the hinge of every (positive, negative) pair of the row.
+    hinge = F.relu(neg_scores.unsqueeze(1) - pos_scores.unsqueeze(2) + margin)
+    if pos_mask is None and neg_mask is None:
+        return hinge.mean(dim=(1, 2)).mean()
+    b, p, n = hinge.shape
+    pm = pos_mask if pos_mask is not None else pos_scores.new_ones((b, p), dtype=torch.bool)
+    nm = neg_mask if neg_mask is not None else neg_scores.new_ones((b, n), dtype=torch.bool)
+    pairs = pm.unsqueeze(2) & nm.unsqueeze(1)
+    # where() rather than a product, so that a padded score that is inf or
+    # NaN cannot leak into the sum.
+    per_row = torch.where(pairs, hinge, hinge.new_zeros(())).sum(dim=(1, 2))
+    counts = pairs.sum(dim=(1, 2)).to(per_row.dtype)
+    # No boolean indexing or branching on values: that would make a CUDA
+    # step wait for the device. Rows without pairs contribute 0 / 1.
+    n_rows = (counts > 0).sum().to(per_row.dtype)
+    return (per_row / counts.clamp(min=1)).sum() / n_rows.clamp(min=1)
+
+
+def _as_rows(scores: torch.Tensor, name: str) -> torch.Tensor:
+    if scores.dim() == 1:
+        return scores.unsqueeze(1)
+    if scores.dim() != 2:
+        raise ShapeError(f"{name} must be (B,) or (B, K), got shape {tuple(scores.shape)}")
+    return scores
+
+
+def _check_mask(mask: torch.Tensor | None, scores: torch.Tensor, name: str) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    if mask.dim() == 1 and scores.shape[1] == 1:
+        mask = mask.unsqueeze(1)
+    if tuple(mask.shape) != tuple(scores.shape):
+        raise ShapeError(f"{name} must have shape {tuple(scores.shape)}, got {tuple(mask.shape)}")
+    if mask.dtype != torch.bool:
+        raise ShapeError(f"{name} must be a boolean tensor, got dtype {mask.dtype}")
+    return mask
+
+
+__all__ = ["bpr_loss", "group_hinge_loss", "DEFAULT_MARGIN"]

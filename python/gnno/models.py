@@ -1,0 +1,74 @@
+"""Scoring models. ``GMF`` is NCF's generalized matrix factorization."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gnno._arrays import positive_int
+
+
+class GMF(nn.Module):
+    """Generalized matrix factorization (He et al., NCF, WWW 2017):
+    ``r(u, i) = wᵀ (P_u ⊙ Q_i)``.
+
+    ``P`` (``user_embedding``, ``(n_users, dim)``) and ``Q``
+    (``item_embedding``, ``(n_items, dim)``) start as ``N(0, 0.01²)`` as in
+    NCF; ``w`` (``weight``, ``(dim,)``) starts as NCF's prediction layer does
+    (Keras ``lecun_uniform``: ``U(±sqrt(3 / dim))``). NCF's output bias is left
+    out: it shifts every score of a user alike and so never changes a ranking
+    or a pairwise loss.
+
+    Every dot-product model is ``r(u, i) = ⟨a_u, b_i⟩``; here
+    ``a = user_vectors() = w ⊙ P`` and ``b = item_vectors() = Q``, which is
+    what full-ranking evaluation and score-based samplers use.
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 32) -> None:
+        super().__init__()
+        self.n_users = positive_int(n_users, "n_users")
+        self.n_items = positive_int(n_items, "n_items")
+        self.dim = positive_int(dim, "dim")
+        self.user_embedding = nn.Embedding(self.n_users, self.dim)
+        self.item_embedding = nn.Embedding(self.n_items, self.dim)
+        self.weight = nn.Parameter(torch.empty(self.dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.user_embedding.weight, std=0.01)
+        nn.init.normal_(self.item_embedding.weight, std=0.01)
+        limit = math.sqrt(3.0 / self.dim)
+        nn.init.uniform_(self.weight, -limit, limit)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores ``r(users, items)``.
+
+        ``users`` is ``(B,)`` (or any shape that broadcasts against ``items``
+        once trailing size-1 dimensions are added); ``items`` is ``(B,)``,
+        ``(B, K)``, ``(B, K, C)``, ... The result has the broadcast shape of
+        the two, ``items.shape`` in the usual cases. Ids are ``torch.long`` on
+        the model's device.
+        """
+        a = self.user_embedding(users) * self.weight  # users.shape + (dim,)
+        extra = items.dim() - users.dim()
+        if extra > 0:
+            # (B, dim) -> (B, 1, ..., 1, dim) so that one user row meets all its items.
+            a = a.reshape(users.shape + (1,) * extra + (self.dim,))
+        b = self.item_embedding(items)
+        return (a * b).sum(dim=-1)
+
+    def user_vectors(self) -> torch.Tensor:
+        """``w ⊙ P``: ``(n_users, dim)``, so ``r(u, i) = user_vectors()[u] @ item_vectors()[i]``."""
+        return self.user_embedding.weight * self.weight
+
+    def item_vectors(self) -> torch.Tensor:
+        """``Q``: ``(n_items, dim)``."""
+        return self.item_embedding.weight
+
+    def extra_repr(self) -> str:
+        return f"n_users={self.n_users}, n_items={self.n_items}, dim={self.dim}"
+
+
+__all__ = ["GMF"]

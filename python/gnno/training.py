@@ -1,0 +1,583 @@
+"""Training loop: data → sampler → model scores → loss, with evaluation,
+early stopping, JSON-lines logs and exactly resumable checkpoints.
+
+One epoch::
+
+    sampler.set_epoch(epoch); sampler.refresh(model)     # and every refresh_every steps
+    for batch in batches(seed, epoch):                   # BPR: pairs, group: user groups
+        negatives = sampler.sample_for_pairs(...) / sampler.sample(...)
+        loss(model(users, items)).backward(); optimizer.step()
+    metrics = evaluator(model)                           # early stopping, best state
+    checkpoint + one log line
+
+Everything random in an epoch is derived from ``(seed, epoch)`` (batch order,
+groups) or lives in a state that the checkpoint holds (sampler stream and
+memory, optimizer, torch RNG), so training 2 epochs and resuming for 2 more
+gives the same weights as 4 epochs in one go.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gnno._arrays import finite_float, positive_int
+from gnno.exceptions import GnnoError, NonFiniteError
+from gnno.interactions import Interactions
+from gnno.losses import DEFAULT_MARGIN, bpr_loss, group_hinge_loss
+
+Evaluator = Callable[[torch.nn.Module], Mapping[str, float]]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+_CHECKPOINT_FORMAT = "gnno-trainer"
+_CHECKPOINT_VERSION = 1
+# Settings that must match for a resumed run to continue the original one.
+_RESUME_KEYS = (
+    "loss",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "seed",
+    "refresh_every",
+    "negatives_per_pair",
+    "positives_per_group",
+    "negatives_per_user",
+    "margin",
+    "metric",
+)
+
+
+@dataclass
+class TrainResult:
+    """What ``Trainer.fit`` returns.
+
+    ``history``: one dict per epoch (the log lines). ``best_epoch`` /
+    ``best_metrics``: the epoch (0-based) whose model was kept and its
+    validation metrics (``None`` / empty without an evaluator: the last
+    epoch's model is kept). ``epochs_run``: epochs completed, resumed ones
+    included. ``stopped_early``: early stopping ended the run.
+    """
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    metric: str | None = None
+    epochs_run: int = 0
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Trainer:
+    """Trains a scoring model with a gnno sampler (Adam).
+
+    Args:
+        model: a ``torch.nn.Module`` with ``forward(users (B,), items (B, K))
+            -> (B, K)`` scores (``gnno.GMF``). Moved to ``device``.
+        train: the training ``Interactions`` (the sampler's data).
+        sampler: any ``gnno.samplers.Sampler``.
+        loss: ``"bpr"``: one batch = ``batch_size`` shuffled training pairs,
+            each with ``negatives_per_pair`` negatives from
+            ``sampler.sample_for_pairs``. ``"group"``: the group-wise hinge;
+            an epoch cuts each user's shuffled positives into groups of at
+            most ``positives_per_group`` (every pair is seen once per epoch,
+            as with BPR), a batch is ``batch_size`` groups, and each group gets
+            ``negatives_per_user`` negatives from ``sampler.sample``.
+        lr, weight_decay: Adam's (weight decay is Adam's L2 term on all
+            parameters).
+        epochs: total number of epochs (a resumed run counts the epochs it
+            already has).
+        device: where the model trains (default ``cuda`` if available).
+        seed: seeds the batch order and the groups (the sampler has its own).
+        evaluator: ``evaluator(model) -> {metric: value}`` on validation data,
+            run after every epoch; the model with the best ``metric`` (higher
+            is better; default: the evaluator's first metric) is restored at
+            the end.
+        patience: stop after this many epochs without improvement of
+            ``metric`` (``None``: never stop early).
+        refresh_every: also call ``sampler.refresh(model)`` every this many
+            steps within an epoch (it is always called at an epoch's start).
+        margin: the group hinge's ``γ``.
+        log_path: JSON-lines file, one line per epoch (truncated by a fresh
+            run, appended to by a resumed one).
+        checkpoint_dir: where ``checkpoint.pt`` is written after every epoch.
+        progress: show a tqdm bar per epoch.
+        ground_truth: items each user actually likes (e.g. held-out test
+            items); when given, each epoch logs the share of drawn negatives
+            that are in it (``false_negative_rate``).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        train: Interactions,
+        sampler: Any,
+        *,
+        loss: str = "bpr",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 1024,
+        epochs: int = 20,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        evaluator: Evaluator | None = None,
+        metric: str | None = None,
+        patience: int | None = None,
+        refresh_every: int | None = None,
+        negatives_per_pair: int = 1,
+        positives_per_group: int = 8,
+        negatives_per_user: int = 8,
+        margin: float = DEFAULT_MARGIN,
+        log_path: str | os.PathLike[str] | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        progress: bool = True,
+        ground_truth: Interactions | None = None,
+    ) -> None:
+        if not isinstance(model, torch.nn.Module):
+            raise GnnoError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(train, Interactions):
+            raise GnnoError(f"train must be a gnno.Interactions, got {type(train).__name__}")
+        train.require_nonempty("train")
+        for name in ("sample", "sample_for_pairs", "set_epoch", "refresh", "state_dict"):
+            if not callable(getattr(sampler, name, None)):
+                raise GnnoError(f"sampler must have a {name}() method (a gnno sampler)")
+        sampler_train = getattr(sampler, "train", None)
+        if isinstance(sampler_train, Interactions) and sampler_train.shape != train.shape:
+            raise GnnoError(
+                f"the sampler was built on data of shape {sampler_train.shape}, "
+                f"train has shape {train.shape}"
+            )
+        if loss not in ("bpr", "group"):
+            raise GnnoError(f"loss must be 'bpr' or 'group', got {loss!r}")
+        if ground_truth is not None and not isinstance(ground_truth, Interactions):
+            raise GnnoError(
+                f"ground_truth must be a gnno.Interactions, got {type(ground_truth).__name__}"
+            )
+        if evaluator is not None and not callable(evaluator):
+            raise GnnoError("evaluator must be callable: evaluator(model) -> {metric: value}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise GnnoError(f"seed must be a non-negative integer, got {seed!r}")
+
+        self.loss = loss
+        self.lr = finite_float(lr, "lr", low=0.0)
+        self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
+        self.batch_size = positive_int(batch_size, "batch_size")
+        self.epochs = positive_int(epochs, "epochs", minimum=0)
+        self.seed = int(seed)
+        self.patience = None if patience is None else positive_int(patience, "patience")
+        self.refresh_every = (
+            None if refresh_every is None else positive_int(refresh_every, "refresh_every")
+        )
+        self.negatives_per_pair = positive_int(negatives_per_pair, "negatives_per_pair")
+        self.positives_per_group = positive_int(positives_per_group, "positives_per_group")
+        self.negatives_per_user = positive_int(negatives_per_user, "negatives_per_user")
+        self.margin = finite_float(margin, "margin")
+        self.metric = metric
+        self.evaluator = evaluator
+        self.progress = bool(progress)
+        self.ground_truth = ground_truth
+        self.log_path = None if log_path is None else Path(log_path)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise GnnoError(f"device {device!r} is not a torch device: {err}") from None
+        self.model = model.to(self.device)
+        self.train_data = train
+        self.sampler = sampler
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
+
+        users, items = train.to_pairs()
+        self._users = users
+        self._items = items
+
+        # Progress of the run; all of it goes into the checkpoint.
+        self.epoch = 0  # epochs completed
+        self.history: list[dict[str, Any]] = []
+        self.best_epoch: int | None = None
+        self.best_value: float | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_epochs = 0
+        self.stopped_early = False
+
+    # -- public API ---------------------------------------------------------
+    def fit(self, resume: bool | str | os.PathLike[str] = False) -> TrainResult:
+        """Trains up to ``epochs`` epochs and returns a ``TrainResult``.
+
+        ``resume``: ``True`` continues from ``checkpoint_dir/checkpoint.pt``
+        (which must exist), a path continues from that file. The model ends
+        holding the best state (with an evaluator) or the last one.
+        """
+        if resume is not False:
+            if resume is True:
+                if self.checkpoint_dir is None:
+                    raise GnnoError("resume=True needs a checkpoint_dir")
+                path = self.checkpoint_dir / CHECKPOINT_NAME
+            else:
+                path = Path(resume)
+            self.load_checkpoint(path)
+        elif self.log_path is not None and self.epoch == 0:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log_path.write_text("")
+
+        while self.epoch < self.epochs and not self.stopped_early:
+            record = self._run_epoch(self.epoch)
+            self.epoch += 1
+            self.history.append(record)
+            if self.checkpoint_dir is not None:
+                self.save_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME)
+            if self.log_path is not None:
+                with self.log_path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.result()
+
+    def result(self) -> TrainResult:
+        return TrainResult(
+            history=[dict(h) for h in self.history],
+            best_epoch=self.best_epoch,
+            best_metrics=dict(self.best_metrics),
+            metric=self.metric,
+            epochs_run=self.epoch,
+            stopped_early=self.stopped_early,
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in _RESUME_KEYS}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs (model and best state on the CPU)."""
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": _CHECKPOINT_FORMAT,
+            "version": _CHECKPOINT_VERSION,
+            "config": self.config(),
+            "epoch": self.epoch,
+            "model": _cpu_state(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng,
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "best_metrics": self.best_metrics,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("format") != _CHECKPOINT_FORMAT:
+            raise GnnoError("not a gnno training checkpoint")
+        saved = state["config"]
+        mine = self.config()
+        for key in _RESUME_KEYS:
+            if key == "metric" and mine[key] is None:
+                continue
+            if saved.get(key) != mine[key]:
+                raise GnnoError(
+                    f"cannot resume: the checkpoint has {key}={saved.get(key)!r}, "
+                    f"this trainer {key}={mine[key]!r}"
+                )
+        self.metric = saved.get("metric")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if callable(getattr(self.sampler, "load_state_dict", None)):
+            self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.best_epoch = state["best_epoch"]
+        self.best_value = state["best_value"]
+        self.best_metrics = dict(state["best_metrics"])
+        self.best_state = state["best_state"]
+        self.bad_epochs = int(state["bad_epochs"])
+        self.stopped_early = bool(state["stopped_early"])
+
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Writes ``state_dict()`` atomically (a crash never leaves half a file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise GnnoError(f"no checkpoint at {path}")
+        try:
+            # Our own file: it holds numpy arrays (sampler state), which the
+            # weights-only unpickler refuses.
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # noqa: BLE001 - any unpickling failure
+            raise GnnoError(f"cannot read checkpoint {path}: {err}") from None
+        if not isinstance(state, dict):
+            raise GnnoError(f"{path} is not a gnno training checkpoint")
+        self.load_state_dict(state)
+
+    # -- one epoch --------------------------------------------------------------
+    def _run_epoch(self, epoch: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        t_sampling = 0.0
+        t_other = 0.0  # false-negative bookkeeping: neither sampling nor training
+        drawn = 0
+        false_neg = 0
+
+        self.model.train()
+        t0 = time.perf_counter()
+        self.sampler.set_epoch(epoch)
+        self._refresh()
+        t_sampling += time.perf_counter() - t0
+
+        batches = self._bpr_batches(epoch) if self.loss == "bpr" else self._group_batches(epoch)
+        n_steps = self._n_steps()
+        # Per-step sums stay on the device (no sync per step); float32 there,
+        # float64 once on the CPU (some devices have no float64).
+        loss_parts: list[torch.Tensor] = []
+        n_terms = 0
+        bar = _progress(n_steps, f"epoch {epoch + 1}/{self.epochs}", self.progress)
+        for step, (users, pos, pos_mask) in enumerate(batches):
+            t0 = time.perf_counter()
+            if step and self.refresh_every and step % self.refresh_every == 0:
+                self._refresh()
+            if self.loss == "bpr":
+                neg = self.sampler.sample_for_pairs(users, pos, self.negatives_per_pair)
+            else:
+                neg = self.sampler.sample(users, self.negatives_per_user)
+            neg = np.asarray(neg, dtype=np.int64)
+            t_sampling += time.perf_counter() - t0
+
+            if self.ground_truth is not None:
+                t0 = time.perf_counter()
+                false_neg += self._count_false_negatives(users, neg)
+                drawn += neg.size
+                t_other += time.perf_counter() - t0
+
+            loss = self._step(users, pos, pos_mask, neg)
+            loss_parts.append(loss.detach().float() * len(users))
+            n_terms += len(users)
+            if bar is not None:
+                bar.update(1)
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+        if bar is not None:
+            bar.close()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        mean_loss = (
+            torch.stack(loss_parts).cpu().double().sum().item() / max(1, n_terms)
+            if loss_parts
+            else float("nan")
+        )
+        if not math.isfinite(mean_loss):
+            raise NonFiniteError(
+                f"the training loss became {mean_loss} in epoch {epoch}; lower lr or check the data"
+            )
+        loop_seconds = time.perf_counter() - start
+
+        t0 = time.perf_counter()
+        metrics = self._evaluate()
+        t_eval = time.perf_counter() - t0
+
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": mean_loss,
+            "steps": n_steps,
+            "metrics": metrics,
+        }
+        if self.ground_truth is not None:
+            record["false_negative_rate"] = false_neg / max(1, drawn)
+        record["seconds"] = {
+            "sampling": t_sampling,
+            "training": loop_seconds - t_sampling - t_other,
+            "evaluation": t_eval,
+            "total": time.perf_counter() - start,
+        }
+        self._update_best(epoch, metrics)
+        record["best_epoch"] = self.best_epoch
+        if self.progress:
+            _summary(record, self.epochs, self.metric)
+        return record
+
+    def _step(
+        self, users: np.ndarray, pos: np.ndarray, pos_mask: np.ndarray | None, neg: np.ndarray
+    ) -> torch.Tensor:
+        dev = self.device
+        u = torch.from_numpy(users).to(dev)
+        p = torch.from_numpy(pos).to(dev)
+        n = torch.from_numpy(neg).to(dev)
+        if self.loss == "bpr":
+            # One forward over (positive, negatives): (B, 1 + K).
+            scores = self.model(u, torch.cat([p.unsqueeze(1), n], dim=1))
+            loss = bpr_loss(scores[:, 0], scores[:, 1:])
+        else:
+            width = p.shape[1]
+            scores = self.model(u, torch.cat([p, n], dim=1))
+            mask = None if pos_mask is None else torch.from_numpy(pos_mask).to(dev)
+            loss = group_hinge_loss(
+                scores[:, :width], scores[:, width:], margin=self.margin, pos_mask=mask
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def _count_false_negatives(self, users: np.ndarray, neg: np.ndarray) -> int:
+        gt = self.ground_truth
+        assert gt is not None
+        u = np.repeat(users, neg.shape[1])
+        j = neg.reshape(-1)
+        # ground_truth may cover fewer users or items than train: those have none.
+        inside = (u < gt.n_users) & (j < gt.n_items)
+        if not inside.all():
+            u, j = u[inside], j[inside]
+        return int(np.count_nonzero(gt.contains(u, j)))
+
+    def _refresh(self) -> None:
+        # Scores for the sampler come from the model as it would be evaluated.
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self.sampler.refresh(self.model)
+        finally:
+            self.model.train(was_training)
+
+    def _evaluate(self) -> dict[str, float]:
+        if self.evaluator is None:
+            return {}
+        was_training = self.model.training
+        try:
+            with torch.no_grad():
+                raw = self.evaluator(self.model)
+        finally:
+            self.model.train(was_training)
+        if not isinstance(raw, Mapping) or not raw:
+            raise GnnoError("the evaluator must return a non-empty dict of metric name -> value")
+        metrics = {str(k): float(v) for k, v in raw.items()}
+        if self.metric is None:
+            self.metric = next(iter(metrics))
+        if self.metric not in metrics:
+            raise GnnoError(
+                f"metric {self.metric!r} is not among the evaluator's: {', '.join(metrics)}"
+            )
+        return metrics
+
+    def _update_best(self, epoch: int, metrics: dict[str, float]) -> None:
+        if not metrics:
+            return
+        value = metrics[self.metric]  # type: ignore[index]
+        if self.best_value is None or value > self.best_value:
+            self.best_value = value
+            self.best_epoch = epoch
+            self.best_metrics = dict(metrics)
+            self.best_state = _cpu_state(self.model)
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+            if self.patience is not None and self.bad_epochs >= self.patience:
+                self.stopped_early = True
+
+    # -- batches ------------------------------------------------------------------
+    def _n_steps(self) -> int:
+        if self.loss == "bpr":
+            return -(-len(self._users) // self.batch_size)
+        counts = self.train_data.user_counts
+        groups = int((-(-counts // self.positives_per_group)).sum())
+        return -(-groups // self.batch_size)
+
+    def _bpr_batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
+        order = np.random.default_rng([self.seed, epoch, 0]).permutation(len(self._users))
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo : lo + self.batch_size]
+            yield self._users[idx], self._items[idx], None
+
+    def _group_batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        size = self.positives_per_group
+        counts = self.train_data.user_counts
+        indptr = self.train_data.indptr
+        # Shuffle each user's positives (pairs are row-major), then cut each
+        # row into groups of at most `size`.
+        order = np.lexsort((rng.random(len(self._users)), self._users))
+        items = self._items[order]
+        users = self._users[order]
+        position = np.arange(len(users), dtype=np.int64) - indptr[users]
+        per_user = -(-counts // size)
+        first_group = np.cumsum(per_user) - per_user
+        group = first_group[users] + position // size
+        n_groups = int(per_user.sum())
+        grid = np.zeros((n_groups, size), dtype=np.int64)
+        mask = np.zeros((n_groups, size), dtype=bool)
+        grid[group, position % size] = items
+        mask[group, position % size] = True
+        group_user = np.repeat(np.arange(len(counts), dtype=np.int64), per_user)
+        # Only groups of one user can be short, so a mask-free batch is the
+        # common case when every row is full.
+        batch_order = rng.permutation(n_groups)
+        for lo in range(0, n_groups, self.batch_size):
+            idx = batch_order[lo : lo + self.batch_size]
+            m = mask[idx]
+            yield group_user[idx], grid[idx], (None if m.all() else m)
+
+
+def train(
+    model: torch.nn.Module,
+    train: Interactions,
+    sampler: Any,
+    *,
+    resume: bool | str | os.PathLike[str] = False,
+    **options: Any,
+) -> TrainResult:
+    """Function form of ``Trainer(model, train, sampler, **options).fit(resume)``."""
+    return Trainer(model, train, sampler, **options).fit(resume=resume)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _summary(record: dict[str, Any], epochs: int, metric: str | None) -> None:
+    from tqdm import tqdm
+
+    parts = [f"epoch {record['epoch'] + 1}/{epochs}", f"loss {record['loss']:.4f}"]
+    if metric is not None and metric in record["metrics"]:
+        parts.append(f"{metric} {record['metrics'][metric]:.4f}")
+    if "false_negative_rate" in record:
+        parts.append(f"fn-rate {record['false_negative_rate']:.5f}")
+    parts.append(f"{record['seconds']['total']:.1f}s")
+    tqdm.write("  ".join(parts))
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+
+
+__all__ = ["Trainer", "TrainResult", "train", "CHECKPOINT_NAME"]

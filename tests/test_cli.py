@@ -1,0 +1,334 @@
+"""``gnno train`` / ``gnno evaluate`` run in-process on tiny data.
+
+The data loaders live in ``gnno.datasets``. Each test runs against a small
+stand-in with the same API (so the command line is tested on its own), and
+the file-format tests also against the real package when it is installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import types
+from collections import namedtuple
+from pathlib import Path
+
+import gnno
+import numpy as np
+import pytest
+from gnno import Interactions
+from gnno.cli import TRAIN_DEFAULTS, _complete_config, default_sampler, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# -- a stand-in for gnno.datasets --------------------------------------------------
+
+
+def _read_lightgcn(path):
+    users, items = [], []
+    for line in Path(path).read_text().splitlines():
+        ids = [int(x) for x in line.split()]
+        users += [ids[0]] * (len(ids) - 1)
+        items += ids[1:]
+    return np.array(users, np.int64), np.array(items, np.int64)
+
+
+def _stub_module():
+    ncf_data = namedtuple("NCFData", "train test_users test_items negatives")
+    synthetic_data = namedtuple("SyntheticData", "train test liked")
+
+    def load_lightgcn(folder):
+        (a, b), (c, d) = (_read_lightgcn(Path(folder) / f) for f in ("train.txt", "test.txt"))
+        shape = (int(max(a.max(), c.max())) + 1, int(max(b.max(), d.max())) + 1)
+        return Interactions.from_pairs(a, b, *shape), Interactions.from_pairs(c, d, *shape)
+
+    def load_ncf(prefix):
+        def rows(suffix):
+            return [line.split("\t") for line in Path(prefix + suffix).read_text().splitlines()]
+
+        tr = np.array([[int(r[0]), int(r[1])] for r in rows(".train.rating")])
+        te = np.array([[int(r[0]), int(r[1])] for r in rows(".test.rating")])
+        negs = np.array([[int(x) for x in r[1:]] for r in rows(".test.negative")])
+        return ncf_data(Interactions.from_pairs(tr[:, 0], tr[:, 1]), te[:, 0], te[:, 1], negs)
+
+    def leave_one_out(data, seed=0):
+        rng = np.random.default_rng(seed)
+        users, items = data.to_pairs()
+        counts, indptr = data.user_counts, data.indptr
+        ok = np.flatnonzero(counts >= 2)
+        pick = indptr[ok] + (rng.random(len(ok)) * counts[ok]).astype(np.int64)
+        keep = np.ones(len(users), bool)
+        keep[pick] = False
+        return (
+            Interactions.from_pairs(users[keep], items[keep], *data.shape),
+            Interactions.from_pairs(users[pick], items[pick], *data.shape),
+        )
+
+    def synthetic(n_users=2000, n_items=1000, seed=0):
+        train, test = _tiny_split(seed)
+        liked = Interactions.from_pairs(
+            *np.concatenate([train.to_pairs(), test.to_pairs()], axis=1), *train.shape
+        )
+
+        class Data(synthetic_data):
+            def false_negatives(self):
+                return self.test
+
+        return Data(train, test, liked)
+
+    def load_csv(path, user_col="user", item_col="item", sep=",", **_):
+        lines = Path(path).read_text().splitlines()
+        header = lines[0].split(sep)
+        ui = np.array([[int(v) for v in line.split(sep)] for line in lines[1:]])
+        u, i = header.index(user_col), header.index(item_col)
+        return Interactions.from_pairs(ui[:, u], ui[:, i])
+
+    mod = types.ModuleType("gnno.datasets")
+    mod.load_lightgcn = load_lightgcn
+    mod.load_ncf = load_ncf
+    mod.leave_one_out = leave_one_out
+    mod.synthetic = synthetic
+    mod.load_csv = load_csv
+    return mod
+
+
+def _tiny_split(seed=0, n_users=30, n_items=24):
+    """Two communities, each liking half of the items; 6 train + 2 test each."""
+    rng = np.random.default_rng(seed)
+    tu, ti, su, si = [], [], [], []
+    for u in range(n_users):
+        liked = rng.choice(n_items // 2, 8, replace=False) + (n_items // 2) * (u % 2)
+        tu += [u] * 6
+        ti += liked[:6].tolist()
+        su += [u] * 2
+        si += liked[6:].tolist()
+    return (
+        Interactions.from_pairs(tu, ti, n_users, n_items),
+        Interactions.from_pairs(su, si, n_users, n_items),
+    )
+
+
+@pytest.fixture(params=["stub", "real"])
+def datasets(request, monkeypatch):
+    if request.param == "real":
+        pytest.importorskip("gnno.datasets")
+        return importlib.import_module("gnno.datasets")
+    mod = _stub_module()
+    monkeypatch.setitem(sys.modules, "gnno.datasets", mod)
+    monkeypatch.setattr(gnno, "datasets", mod, raising=False)
+    return mod
+
+
+@pytest.fixture
+def stub(monkeypatch):
+    mod = _stub_module()
+    monkeypatch.setitem(sys.modules, "gnno.datasets", mod)
+    monkeypatch.setattr(gnno, "datasets", mod, raising=False)
+    return mod
+
+
+# -- tiny files ---------------------------------------------------------------------
+
+
+def write_lightgcn(folder: Path) -> Path:
+    train, test = _tiny_split()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("train.txt", train), ("test.txt", test)):
+        lines = [" ".join(map(str, [u, *data.row(u).tolist()])) for u in range(data.n_users)]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def write_ncf(folder: Path) -> str:
+    train, test = _tiny_split()
+    rng = np.random.default_rng(5)
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = str(folder / "tiny")
+    u, i = train.to_pairs()
+    Path(prefix + ".train.rating").write_text(
+        "".join(f"{a}\t{b}\t5\t0\n" for a, b in zip(u, i, strict=True))
+    )
+    targets = [int(test.row(x)[0]) for x in range(test.n_users)]
+    Path(prefix + ".test.rating").write_text(
+        "".join(f"{x}\t{t}\t5\t0\n" for x, t in enumerate(targets))
+    )
+    lines = []
+    for x, t in enumerate(targets):
+        seen = set(train.row(x).tolist()) | {t}
+        pool = [j for j in range(train.n_items) if j not in seen]
+        negs = rng.choice(pool, 9)
+        lines.append(f"({x},{t})\t" + "\t".join(map(str, negs)))
+    Path(prefix + ".test.negative").write_text("\n".join(lines) + "\n")
+    return prefix
+
+
+FAST = ["--no-progress", "--sampler", "uniform", "--dim", "8", "--lr", "0.05"]
+
+
+# -- gnno train -------------------------------------------------------------------------
+
+
+def test_train_defaults_on_synthetic(stub, capsys):
+    assert main(["train", "--epochs", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"sampler {default_sampler()}" in out and "loss group" in out
+    assert "synthetic" in out
+    assert "recall@20" in out and "ndcg@20" in out and "precision@20" in out
+
+
+def test_train_lightgcn_writes_outputs_and_evaluates_again(datasets, tmp_path, capsys):
+    data = write_lightgcn(tmp_path / "lgcn")
+    out = tmp_path / "run"
+    rc = main(
+        ["train", "--data", str(data), "--epochs", "3", "--loss", "bpr", "--out", str(out), *FAST]
+    )
+    assert rc == 0
+    table = capsys.readouterr().out
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2]
+    assert {"sampling", "training", "evaluation"} <= set(log[0]["seconds"])
+    assert 0.0 <= log[0]["false_negative_rate"] <= 1.0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"recall@20", "ndcg@20", "precision@20", "hr@20"}
+    assert metrics["protocol"] == "full ranking" and metrics["metric"] == "recall@20"
+    assert (out / "checkpoint.pt").is_file() and (out / "model.pt").is_file()
+    assert f"{metrics['test']['recall@20']:.4f}" in table
+    # The test set is never used for model selection: validation differs.
+    assert metrics["validation"] != metrics["test"]
+
+    assert main(["evaluate", "--out", str(out)]) == 0
+    again = capsys.readouterr().out
+    for key, value in metrics["test"].items():
+        assert f"{key}" in again and f"{value:.4f}" in again
+
+
+def test_train_ncf_uses_the_sampled_protocol(datasets, tmp_path, capsys):
+    prefix = write_ncf(tmp_path / "ncf")
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--data",
+            prefix,
+            "--format",
+            "ncf",
+            "--epochs",
+            "2",
+            "--loss",
+            "bpr",
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) == {
+        f"{m}@{k}" for m in ("hr", "ndcg", "recall") for k in (1, 3, 10)
+    }
+    # Each target against 9 listed negatives: HR@10 is 1 for every user.
+    assert metrics["test"]["hr@10"] == 1.0
+    assert metrics["metric"] == "ndcg@10"
+    assert "hr@3" in capsys.readouterr().out
+
+
+def test_train_csv_leave_one_out(stub, tmp_path):
+    train, test = _tiny_split()
+    u, i = np.concatenate([train.to_pairs(), test.to_pairs()], axis=1)
+    csv = tmp_path / "log.csv"
+    csv.write_text("item,user\n" + "".join(f"{b},{a}\n" for a, b in zip(u, i, strict=True)))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(csv), "--epochs", "1", "--out", str(out), *FAST]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) >= {"hr@10", "ndcg@10", "recall@20"}
+
+
+def test_resume_matches_a_straight_run(stub, tmp_path):
+    data = str(write_lightgcn(tmp_path / "lgcn"))
+    common = ["train", "--data", data, "--loss", "group", *FAST]
+    assert main([*common, "--epochs", "3", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main(["train", "--resume", "--out", str(tmp_path / "b"), "--epochs", "3", "--no-progress"])
+        == 0
+    )
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["test"] == b["test"] and a["validation"] == b["validation"]
+    log = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in log] == [0, 1, 2]
+
+
+def test_defaults_table():
+    ncf = _complete_config({"data": "x", "format": "ncf", "loss": "bpr"})
+    want = next(v for f, loss, v in TRAIN_DEFAULTS if (f, loss) == ("ncf", "bpr"))
+    assert {k: ncf[k] for k in want} == want
+    assert ncf["dim"] == 32
+    assert _complete_config({})["loss"] == "group"
+
+
+def test_default_sampler_prefers_gain(monkeypatch):
+    from gnno import samplers
+
+    assert default_sampler() == ("gain" if "gain" in samplers.SAMPLERS else "uniform")
+    monkeypatch.setitem(samplers.SAMPLERS, "gain", samplers.UniformSampler)
+    assert default_sampler() == "gain"
+
+
+# -- errors: one line on stderr, exit status 2 -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["train", "--sampler", "nope"], "unknown sampler 'nope'"),
+        (["train", "--format", "ncf"], "--format needs --data"),
+        (["train", "--data", "/no/such/place"], "no such file"),
+        (["train", "--data", "{tmp}/lgcn", "--format", "ncf"], "{tmp}/lgcn"),
+        (["train", "--lr", "-1"], "--lr must be positive"),
+        (["train", "--epochs", "zero"], "invalid int value"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--resume"], "--resume needs --out"),
+        (["train", "--resume", "--out", "{tmp}/empty"], "no gnno run"),
+        (["train", "--device", "nonsense"], "not a torch device"),
+        (["train", "-S", "beta"], "KEY=VALUE"),
+        (["train", "-S", "beta=0.5"], "beta"),  # the uniform sampler takes no beta
+        (["evaluate", "--out", "{tmp}/empty"], "no gnno run"),
+        (["evaluate"], "--out"),
+        ([], "required"),
+    ],
+)
+def test_errors_are_one_line(stub, tmp_path, capsys, argv, needle):
+    write_lightgcn(tmp_path / "lgcn")
+    (tmp_path / "empty").mkdir()
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    extra = ["--sampler", "uniform"] if argv[:1] == ["train"] and "--sampler" not in argv else []
+    assert main([*argv, *extra, "--no-progress"] if argv[:1] == ["train"] else argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gnno: error: "), err
+    assert needle.replace("{tmp}", str(tmp_path)) in err
+    assert "Traceback" not in err
+
+
+def test_resume_refuses_changed_settings(stub, tmp_path, capsys):
+    data = str(write_lightgcn(tmp_path / "lgcn"))
+    out = str(tmp_path / "run")
+    assert main(["train", "--data", data, "--epochs", "1", "--out", out, *FAST]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", out, "--lr", "0.5", "--no-progress"]) == 2
+    assert "--lr 0.5 differs" in capsys.readouterr().err
+
+
+def test_python_dash_m_gnno():
+    env = {"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gnno", "train", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--sampler" in done.stdout and "--resume" in done.stdout

@@ -1,0 +1,283 @@
+"""Trainer: learning, batching, sampler calls, early stopping, logs, exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from gnno import GMF, Interactions, Trainer, TrainResult, evaluate_full, train
+from gnno.exceptions import GnnoError, NonFiniteError
+from gnno.samplers import UniformSampler
+from gnno.training import CHECKPOINT_NAME
+
+N_USERS, N_ITEMS = 40, 30
+
+
+def block_data(seed=0):
+    """Two user communities, each liking its own half of the items; a random
+    part of each user's liked items is training, the rest test."""
+    rng = np.random.default_rng(seed)
+    train_u, train_i, test_u, test_i = [], [], [], []
+    for u in range(N_USERS):
+        half = np.arange(N_ITEMS // 2) + (N_ITEMS // 2) * (u % 2)
+        liked = rng.choice(half, 10, replace=False)
+        train_u += [u] * 7
+        train_i += liked[:7].tolist()
+        test_u += [u] * 3
+        test_i += liked[7:].tolist()
+    train_data = Interactions.from_pairs(train_u, train_i, N_USERS, N_ITEMS)
+    test_data = Interactions.from_pairs(test_u, test_i, N_USERS, N_ITEMS)
+    return train_data, test_data
+
+
+def make(loss="bpr", seed=0, sampler_cls=UniformSampler, **options):
+    train_data, test_data = block_data()
+    torch.manual_seed(seed)
+    model = GMF(N_USERS, N_ITEMS, dim=8)
+    sampler = sampler_cls(train_data, seed=seed)
+    options.setdefault("progress", False)
+    options.setdefault("lr", 0.05)
+    options.setdefault("batch_size", 32)
+    options.setdefault("evaluator", lambda m: evaluate_full(m, train_data, test_data, ks=(5,)))
+    trainer = Trainer(model, train_data, sampler, loss=loss, seed=seed, **options)
+    return trainer, model, train_data, test_data
+
+
+@pytest.mark.parametrize("loss", ["bpr", "group"])
+def test_training_learns(loss):
+    trainer, model, train_data, test_data = make(loss, epochs=6, positives_per_group=4)
+    before = evaluate_full(model, train_data, test_data, ks=(5,))["recall@5"]
+    result = trainer.fit()
+    assert isinstance(result, TrainResult)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert result.best_metrics["recall@5"] > before + 0.2
+    assert result.metric == "recall@5"  # the evaluator's first metric
+    # The model ends holding the best epoch's state.
+    assert evaluate_full(model, train_data, test_data, ks=(5,)) == result.best_metrics
+
+
+class RecordingSampler(UniformSampler):
+    def __init__(self, train, seed=0):
+        super().__init__(train, seed)
+        self.events = []
+
+    def set_epoch(self, epoch):
+        self.events.append(("epoch", epoch))
+        super().set_epoch(epoch)
+
+    def refresh(self, model=None):
+        assert isinstance(model, GMF) and not torch.is_grad_enabled()
+        self.events.append(("refresh",))
+
+    def sample(self, users, k=1):
+        self.events.append(("sample", len(users), k))
+        return super().sample(users, k)
+
+    def sample_for_pairs(self, users, positives, k=1):
+        self.events.append(("pairs", len(users), k))
+        return super().sample_for_pairs(users, positives, k)
+
+
+def test_bpr_calls_the_sampler_per_batch_and_refreshes():
+    trainer, *_ = make(
+        "bpr", sampler_cls=RecordingSampler, epochs=2, refresh_every=3, negatives_per_pair=2
+    )
+    trainer.fit()
+    events = trainer.sampler.events
+    n_pairs = N_USERS * 7
+    per_epoch = [("epoch", 0), ("refresh",)]
+    steps = -(-n_pairs // 32)
+    for s in range(steps):
+        if s and s % 3 == 0:
+            per_epoch.append(("refresh",))
+        per_epoch.append(("pairs", min(32, n_pairs - 32 * s), 2))
+    second = [("epoch", 1)] + per_epoch[1:]
+    assert events == per_epoch + second
+
+
+def test_group_loss_draws_per_group_of_users():
+    trainer, *_ = make(
+        "group",
+        sampler_cls=RecordingSampler,
+        epochs=1,
+        positives_per_group=3,
+        negatives_per_user=5,
+        batch_size=16,
+    )
+    trainer.fit()
+    draws = [e for e in trainer.sampler.events if e[0] == "sample"]
+    # 7 positives per user -> groups of 3, 3, 1 -> 120 groups -> 8 batches of 16 rows.
+    assert [e[1] for e in draws] == [16] * 7 + [8]
+    assert all(e[2] == 5 for e in draws)
+
+
+def test_group_batches_cover_every_pair_once():
+    trainer, _, train_data, _ = make("group", epochs=1, positives_per_group=3, batch_size=7)
+    seen = []
+    sizes = []
+    for users, grid, mask in trainer._group_batches(epoch=0):
+        mask = np.ones_like(grid, dtype=bool) if mask is None else mask
+        for u, row, m in zip(users, grid, mask, strict=True):
+            assert m[0]  # groups are left-aligned
+            sizes.append(int(m.sum()))
+            seen += [(int(u), int(i)) for i in row[m]]
+    assert sorted(seen) == sorted(zip(*(a.tolist() for a in train_data.to_pairs()), strict=True))
+    assert max(sizes) == 3
+    # Another epoch groups differently, the same epoch the same way.
+    first = [g.tolist() for _, g, _ in trainer._group_batches(epoch=0)]
+    again = [g.tolist() for _, g, _ in trainer._group_batches(epoch=0)]
+    other = [g.tolist() for _, g, _ in trainer._group_batches(epoch=1)]
+    assert first == again != other
+
+
+def test_bpr_batches_are_a_seeded_permutation_per_epoch():
+    trainer, _, train_data, _ = make("bpr", epochs=1)
+    pairs = sorted(zip(*(a.tolist() for a in train_data.to_pairs()), strict=True))
+
+    def epoch_pairs(e):
+        return [
+            (int(u), int(i))
+            for us, its, _ in trainer._bpr_batches(e)
+            for u, i in zip(us, its, strict=True)
+        ]
+
+    assert sorted(epoch_pairs(0)) == pairs
+    assert epoch_pairs(0) == epoch_pairs(0) != epoch_pairs(1)
+
+
+def test_early_stopping_keeps_the_best_state():
+    values = iter([0.1, 0.5, 0.3, 0.2, 0.9, 0.9])
+    snapshots = []
+
+    def evaluator(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"score": next(values), "other": 0.0}
+
+    trainer, model, *_ = make("bpr", epochs=6, evaluator=evaluator, patience=2)
+    result = trainer.fit()
+    assert result.epochs_run == 4 and result.stopped_early
+    assert result.best_epoch == 1 and result.best_metrics["score"] == 0.5
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, snapshots[1][name]), name
+
+
+def test_metric_option_and_unknown_metric():
+    trainer, *_ = make("bpr", epochs=2, metric="ndcg@5")
+    assert trainer.fit().metric == "ndcg@5"
+    trainer, *_ = make("bpr", epochs=1, metric="auc")
+    with pytest.raises(GnnoError, match="metric 'auc'"):
+        trainer.fit()
+
+
+def test_log_lines_and_false_negative_rate(tmp_path):
+    train_data, _ = block_data()
+    users, items = np.meshgrid(np.arange(N_USERS), np.arange(N_ITEMS), indexing="ij")
+    everything = Interactions.from_pairs(users.ravel(), items.ravel(), N_USERS, N_ITEMS)
+    log = tmp_path / "sub" / "log.jsonl"
+    trainer, *_ = make("bpr", epochs=2, log_path=log, ground_truth=everything)
+    trainer.fit()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [0, 1]
+    for r in lines:
+        # Every negative is a liked item under this ground truth.
+        assert r["false_negative_rate"] == 1.0
+        assert set(r["seconds"]) >= {"sampling", "training", "evaluation"}
+        assert all(v >= 0 for v in r["seconds"].values())
+        assert "recall@5" in r["metrics"] and np.isfinite(r["loss"])
+    # Negatives are never training positives.
+    trainer, *_ = make("group", epochs=1, ground_truth=train_data)
+    assert trainer.fit().history[0]["false_negative_rate"] == 0.0
+
+
+def test_no_evaluator_keeps_the_last_state():
+    trainer, model, *_ = make("bpr", epochs=2, evaluator=None)
+    result = trainer.fit()
+    assert result.best_epoch is None and result.best_metrics == {}
+    assert result.history[-1]["metrics"] == {}
+
+
+def _strip_times(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+@pytest.mark.parametrize("loss", ["bpr", "group"])
+def test_resume_continues_exactly(tmp_path, loss):
+    options = {"positives_per_group": 3, "refresh_every": 4}
+    straight, model_a, *_ = make(loss, epochs=4, checkpoint_dir=tmp_path / "a", **options)
+    res_a = straight.fit()
+
+    first, _, *_ = make(loss, epochs=2, checkpoint_dir=tmp_path / "b", **options)
+    first.fit()
+    torch.manual_seed(12345)  # the resumed run must not depend on the global RNG
+    resumed, model_b, *_ = make(loss, seed=0, epochs=4, checkpoint_dir=tmp_path / "b", **options)
+    res_b = resumed.fit(resume=True)
+
+    assert _strip_times(res_a.history) == _strip_times(res_b.history)
+    assert res_a.best_epoch == res_b.best_epoch and res_a.best_metrics == res_b.best_metrics
+    for name, tensor in model_a.state_dict().items():
+        assert torch.equal(tensor, model_b.state_dict()[name]), name
+    # The last (not the best) state is what the checkpoints hold.
+    ck_a = torch.load(tmp_path / "a" / CHECKPOINT_NAME, weights_only=False)
+    ck_b = torch.load(tmp_path / "b" / CHECKPOINT_NAME, weights_only=False)
+    for name, tensor in ck_a["model"].items():
+        assert torch.equal(tensor, ck_b["model"][name]), name
+    assert ck_a["sampler"] == ck_b["sampler"]
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    first, *_ = make("bpr", epochs=1, checkpoint_dir=tmp_path)
+    first.fit()
+    other, *_ = make("bpr", epochs=2, checkpoint_dir=tmp_path, lr=0.01)
+    with pytest.raises(GnnoError, match="lr=0.05"):
+        other.fit(resume=True)
+    missing, *_ = make("bpr", epochs=2, checkpoint_dir=tmp_path / "none")
+    with pytest.raises(GnnoError, match="no checkpoint"):
+        missing.fit(resume=True)
+
+
+def test_function_form():
+    train_data, test_data = block_data()
+    torch.manual_seed(0)
+    model = GMF(N_USERS, N_ITEMS, 8)
+    result = train(model, train_data, UniformSampler(train_data), epochs=1, progress=False)
+    assert result.epochs_run == 1 and len(result.history) == 1
+
+
+def test_argument_checks():
+    train_data, _ = block_data()
+    model = GMF(N_USERS, N_ITEMS, 8)
+    sampler = UniformSampler(train_data)
+    with pytest.raises(GnnoError, match="loss"):
+        Trainer(model, train_data, sampler, loss="hinge")
+    with pytest.raises(GnnoError, match="batch_size"):
+        Trainer(model, train_data, sampler, batch_size=0)
+    with pytest.raises(GnnoError, match="shape"):
+        small = Interactions.from_pairs([0], [0], 2, 2)
+        Trainer(model, train_data, UniformSampler(small))
+    with pytest.raises(GnnoError, match="model"):
+        Trainer(lambda u, i: u, train_data, sampler)
+
+
+def test_non_finite_loss_is_an_error():
+    trainer, model, *_ = make("bpr", epochs=1)
+    with torch.no_grad():
+        model.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="loss"):
+        trainer.fit()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("loss", ["bpr", "group"])
+def test_cuda_training_and_resume(tmp_path, loss):
+    straight, model_a, *_ = make(loss, epochs=3, device="cuda", checkpoint_dir=tmp_path / "a")
+    straight.fit()
+    assert next(model_a.parameters()).is_cuda
+    first, *_ = make(loss, epochs=1, device="cuda", checkpoint_dir=tmp_path / "b")
+    first.fit()
+    resumed, model_b, *_ = make(loss, epochs=3, device="cuda", checkpoint_dir=tmp_path / "b")
+    resumed.fit(resume=True)
+    for name, tensor in model_a.state_dict().items():
+        torch.testing.assert_close(tensor, model_b.state_dict()[name], rtol=0, atol=1e-6)
