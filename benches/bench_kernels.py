@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _compare import compare
 
 import gnno
+from _compare import compare
 from gnno import kernels
 
 pytestmark = pytest.mark.benchmark(group="kernels")

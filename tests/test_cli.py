@@ -15,9 +15,10 @@ import types
 from collections import namedtuple
 from pathlib import Path
 
-import gnno
 import numpy as np
 import pytest
+
+import gnno
 from gnno import Interactions
 from gnno.cli import TRAIN_DEFAULTS, _complete_config, default_sampler, main
 

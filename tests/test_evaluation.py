@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from gnno import GMF, Interactions, evaluate_full, evaluate_sampled
 from gnno.exceptions import (
     EmptyInputError,

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from gnno import bpr_loss, group_hinge_loss
 from gnno.exceptions import ShapeError
 

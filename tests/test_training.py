@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+
 from gnno import GMF, Interactions, Trainer, TrainResult, evaluate_full, train
 from gnno.exceptions import GnnoError, NonFiniteError
 from gnno.samplers import UniformSampler

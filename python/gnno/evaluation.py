@@ -76,7 +76,7 @@ def evaluate_sampled(
         ranks = torch.empty(n, dtype=torch.long, device=device)
         for lo in range(0, n, batch_size):
             hi = min(n, lo + batch_size)
-            bu = torch.from_numpy(u[lo:hi]).to(device)
+            bu = torch.as_tensor(np.array(u[lo:hi])).to(device)
             bt = torch.from_numpy(t[lo:hi]).to(device)
             bn = torch.from_numpy(neg[lo:hi]).to(device)
             items = torch.cat([bt.unsqueeze(1), bn], dim=1)

@@ -577,7 +577,8 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+    # disable=None: no bar when stderr is not a terminal (logs, CI).
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True, disable=None)
 
 
 __all__ = ["Trainer", "TrainResult", "train", "CHECKPOINT_NAME"]
