@@ -754,10 +754,10 @@ impl<'a> Proposer<'a> {
         for (d, draw) in row.chunks_mut(width).enumerate() {
             let take = self.memory_candidates.min(self.filled.len());
             // Partial Fisher–Yates over the filled slots.
-            for t in 0..take {
+            for (t, slot) in draw.iter_mut().enumerate().take(take) {
                 let j = t + rng.below((self.filled.len() - t) as u64) as usize;
                 self.filled.swap(t, j);
-                draw[t] = self.filled[t] as i64;
+                *slot = self.filled[t] as i64;
             }
             self.at.extend(d * width + take..(d + 1) * width);
         }
