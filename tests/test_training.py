@@ -282,3 +282,22 @@ def test_cuda_training_and_resume(tmp_path, loss):
     resumed.fit(resume=True)
     for name, tensor in model_a.state_dict().items():
         torch.testing.assert_close(tensor, model_b.state_dict()[name], rtol=0, atol=1e-6)
+
+
+def test_on_epoch_end_sees_each_epoch_and_can_extend_the_log():
+    import gnno
+
+    train_data = gnno.Interactions.from_pairs([0, 0, 1, 1, 2], [0, 1, 1, 2, 3], n_items=6)
+    seen = []
+
+    def hook(trainer, record):
+        seen.append(trainer.epoch)
+        record["memory_items"] = int((trainer.sampler.diagnostics()["items"] >= 0).sum())
+
+    model = gnno.GMF(3, 6, dim=4)
+    sampler = gnno.GainSampler(train_data, memory=2, fresh=2)
+    result = gnno.Trainer(
+        model, train_data, sampler, epochs=3, progress=False, on_epoch_end=hook
+    ).fit()
+    assert seen == [1, 2, 3]
+    assert all("memory_items" in h for h in result.history)

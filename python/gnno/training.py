@@ -115,6 +115,12 @@ class Trainer:
         ground_truth: items each user actually likes (e.g. held-out test
             items); when given, each epoch logs the share of drawn negatives
             that are in it (``false_negative_rate``).
+        on_epoch_end: ``on_epoch_end(trainer, record)`` after every epoch
+            (after evaluation, before the checkpoint); ``record`` is that
+            epoch's log line, which the callback may extend with
+            JSON-serialisable values. For observing the sampler or model
+            (diagnostics, figures); it must not draw from the sampler, or
+            a resumed run would differ from an uninterrupted one.
     """
 
     def __init__(
@@ -142,6 +148,7 @@ class Trainer:
         checkpoint_dir: str | os.PathLike[str] | None = None,
         progress: bool = True,
         ground_truth: Interactions | None = None,
+        on_epoch_end: Callable[[Trainer, dict[str, Any]], None] | None = None,
     ) -> None:
         if not isinstance(model, torch.nn.Module):
             raise GnnoError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -186,6 +193,7 @@ class Trainer:
         self.evaluator = evaluator
         self.progress = bool(progress)
         self.ground_truth = ground_truth
+        self.on_epoch_end = on_epoch_end
         self.log_path = None if log_path is None else Path(log_path)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
@@ -239,6 +247,8 @@ class Trainer:
         while self.epoch < self.epochs and not self.stopped_early:
             record = self._run_epoch(self.epoch)
             self.epoch += 1
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(self, record)
             self.history.append(record)
             if self.checkpoint_dir is not None:
                 self.save_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME)
