@@ -1,4 +1,4 @@
-"""SRNS's memory update and criterion, step by step against numpy."""
+"""SRNS and gain memory updates and criteria, step by step against numpy."""
 
 from __future__ import annotations
 
