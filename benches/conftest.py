@@ -52,6 +52,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line(f"{'benchmark':44s} {'rust (s)':>10s} {'ref (s)':>10s} {'ratio':>7s}  throughput")
     for r in RESULTS:
         note = "" if r["measured"] else "  (single run)"
+        if r.get("kind") == "fraction of peak":
+            note = f"  ({r['ratio']:.0%} of the measured peak){note}"
         tr.write_line(
             f"{r['name']:44s} {r['rust_median_s']:10.4f} {r['reference_median_s']:10.4f} "
             f"{r['ratio']:6.1f}x  {r['rust_items_per_s']:.3g} {r['unit']}/s{note}"
