@@ -76,9 +76,10 @@ def evaluate_sampled(
         ranks = torch.empty(n, dtype=torch.long, device=device)
         for lo in range(0, n, batch_size):
             hi = min(n, lo + batch_size)
-            bu = torch.as_tensor(np.array(u[lo:hi])).to(device)
-            bt = torch.from_numpy(t[lo:hi]).to(device)
-            bn = torch.from_numpy(neg[lo:hi]).to(device)
+            # torch.tensor copies: the id arrays may be read-only views.
+            bu = torch.tensor(u[lo:hi], device=device)
+            bt = torch.tensor(t[lo:hi], device=device)
+            bn = torch.tensor(neg[lo:hi], device=device)
             items = torch.cat([bt.unsqueeze(1), bn], dim=1)
             scores = scorer.pairs(bu, items)
             scorer.count_nonfinite(scores)

@@ -14,6 +14,9 @@ pub struct Interactions {
     n_items: usize,
     indptr: Vec<i64>,
     indices: Vec<u32>,
+    /// `indices[p] − (p − indptr[u])` per row: the number of negatives
+    /// below each positive; non-decreasing within a row.
+    gaps: Vec<u32>,
     item_counts: Vec<i64>,
 }
 
@@ -164,11 +167,17 @@ impl Interactions {
         for &i in &indices {
             item_counts[i as usize] += 1;
         }
+        let mut gaps = Vec::with_capacity(indices.len());
+        for u in 0..n_users {
+            let (a, b) = (indptr[u] as usize, indptr[u + 1] as usize);
+            gaps.extend(indices[a..b].iter().enumerate().map(|(p, &i)| i - p as u32));
+        }
         Self {
             n_users,
             n_items,
             indptr,
             indices,
+            gaps,
             item_counts,
         }
     }
@@ -217,62 +226,31 @@ impl Interactions {
 
     /// The `k`-th (0-based) item *not* in row `u`, for `k < n_negatives(u)`.
     ///
-    /// With the row sorted, `row[p] - p` counts the negatives below `row[p]`
-    /// and never decreases, so the answer is `k` plus the number of
-    /// positives whose `row[p] - p <= k`: one binary search, no rejection.
+    /// With the row sorted, `gap[p] = row[p] − p` counts the negatives below
+    /// `row[p]` and never decreases, so the answer is `k` plus the number of
+    /// positives with `gap[p] <= k`. Rows up to [`SCAN_LIMIT`] long count
+    /// them with a vectorised scan (no dependent loads), longer rows binary
+    /// search; no rejection loop either way.
     #[inline]
     pub fn kth_negative(&self, u: usize, k: u32) -> u32 {
-        let row = self.row(u);
-        if row.is_empty() {
-            return k;
-        }
-        // Branchless lower bound: the comparison is a coin flip for random
-        // `k`, so a select beats a mispredicted branch several times over.
-        let mut lo = 0usize;
-        let mut size = row.len();
-        while size > 1 {
-            let half = size / 2;
-            let mid = lo + half;
-            lo = std::hint::select_unpredictable(row[mid] - mid as u32 <= k, mid, lo);
-            size -= half;
-        }
-        let count = lo + (row[lo] - lo as u32 <= k) as usize;
+        let (a, b) = (self.indptr[u] as usize, self.indptr[u + 1] as usize);
+        let gaps = &self.gaps[a..b];
+        let count = if gaps.len() <= SCAN_LIMIT {
+            (count_le())(gaps, k)
+        } else {
+            // Branchless lower bound: the comparison is a coin flip for
+            // random `k`, so a select beats a mispredicted branch.
+            let mut lo = 0usize;
+            let mut size = gaps.len();
+            while size > 1 {
+                let half = size / 2;
+                let mid = lo + half;
+                lo = std::hint::select_unpredictable(gaps[mid] <= k, mid, lo);
+                size -= half;
+            }
+            lo + (gaps[lo] <= k) as usize
+        };
         k + count as u32
-    }
-
-    /// Batched [`Interactions::kth_negative`]: replaces each `ks[t]` by the
-    /// `ks[t]`-th negative of user `users[t]`. Eight independent searches
-    /// advance in lockstep so their memory loads overlap (rows of shuffled
-    /// users are cache misses; one search at a time waits on each).
-    pub fn kth_negatives(&self, users: &[usize], ks: &mut [u32]) {
-        const LANES: usize = 8;
-        for (us, kc) in users.chunks(LANES).zip(ks.chunks_mut(LANES)) {
-            let mut rows: [&[u32]; LANES] = [&[]; LANES];
-            let mut lo = [0usize; LANES];
-            let mut size = [0usize; LANES];
-            let mut steps = 0usize;
-            for t in 0..us.len() {
-                rows[t] = self.row(us[t]);
-                size[t] = rows[t].len();
-                steps = steps.max(usize::BITS as usize - size[t].leading_zeros() as usize);
-            }
-            for _ in 0..steps {
-                for t in 0..us.len() {
-                    let half = size[t] / 2;
-                    let mid = lo[t] + half;
-                    let go = size[t] > 1 && rows[t][mid] - mid as u32 <= kc[t];
-                    lo[t] = std::hint::select_unpredictable(go, mid, lo[t]);
-                    size[t] -= half;
-                }
-            }
-            for t in 0..us.len() {
-                let row = rows[t];
-                if !row.is_empty() {
-                    let count = lo[t] + (row[lo[t]] - lo[t] as u32 <= kc[t]) as usize;
-                    kc[t] += count as u32;
-                }
-            }
-        }
     }
 
     /// Checks user ids against `n_users`, naming the first bad one.
@@ -294,6 +272,62 @@ impl Interactions {
         }
         Ok(())
     }
+}
+
+/// Rows at most this long find their k-th negative by a linear count.
+pub const SCAN_LIMIT: usize = 512;
+
+type CountFn = fn(&[u32], u32) -> usize;
+
+/// `#{g in gaps : g <= k}`, specialised once for the CPU's vector width.
+fn count_le() -> CountFn {
+    static CHOSEN: std::sync::OnceLock<CountFn> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+            {
+                return count_avx512;
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                return count_avx2;
+            }
+        }
+        count_generic
+    })
+}
+
+#[inline(always)]
+fn count_body(gaps: &[u32], k: u32) -> usize {
+    gaps.iter().map(|&g| (g <= k) as u32).sum::<u32>() as usize
+}
+
+fn count_generic(gaps: &[u32], k: u32) -> usize {
+    count_body(gaps, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn count_avx2_impl(gaps: &[u32], k: u32) -> usize {
+    count_body(gaps, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn count_avx512_impl(gaps: &[u32], k: u32) -> usize {
+    count_body(gaps, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn count_avx2(gaps: &[u32], k: u32) -> usize {
+    // SAFETY: chosen by `count_le` only after detecting AVX2.
+    unsafe { count_avx2_impl(gaps, k) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn count_avx512(gaps: &[u32], k: u32) -> usize {
+    // SAFETY: chosen by `count_le` only after detecting AVX-512F/BW.
+    unsafe { count_avx512_impl(gaps, k) }
 }
 
 /// Validates ids in `[0, bound)`.
@@ -379,7 +413,7 @@ mod tests {
     #[test]
     fn kth_negative_matches_brute_force_on_random_rows() {
         let mut rng = crate::rng::Rng::new(4);
-        for n_items in [1usize, 2, 7, 64, 300] {
+        for n_items in [1usize, 2, 7, 64, 300, 3000] {
             for _ in 0..20 {
                 let items: Vec<i64> = (0..n_items as i64)
                     .filter(|_| rng.uniform() < 0.4)
@@ -390,11 +424,6 @@ mod tests {
                 for (k, &expect) in negs.iter().enumerate() {
                     assert_eq!(m.kth_negative(0, k as u32), expect);
                 }
-                let mut ks: Vec<u32> = (0..negs.len() as u32).rev().collect();
-                let users = vec![0usize; ks.len()];
-                m.kth_negatives(&users, &mut ks);
-                let expect: Vec<u32> = negs.iter().rev().copied().collect();
-                assert_eq!(ks, expect);
             }
         }
     }

@@ -132,22 +132,10 @@ impl Proposal {
 }
 
 impl Proposal {
-    /// Fills `out` with negatives of the users in `users` (one each);
-    /// `scratch` is reused between calls. Uniform draws resolve their
-    /// complement searches in lockstep.
+    /// Fills `out` with negatives of the users in `users` (one each).
     pub fn draw_many(&self, train: &Interactions, users: &[usize], rng: &mut Rng, out: &mut [u32]) {
-        match self {
-            Proposal::Uniform => {
-                for (o, &u) in out.iter_mut().zip(users) {
-                    *o = rng.below(train.n_negatives(u) as u64) as u32;
-                }
-                train.kth_negatives(users, out);
-            }
-            Proposal::Popularity { .. } => {
-                for (o, &u) in out.iter_mut().zip(users) {
-                    *o = self.draw(train, u, rng);
-                }
-            }
+        for (o, &u) in out.iter_mut().zip(users) {
+            *o = self.draw(train, u, rng);
         }
     }
 }

@@ -75,14 +75,10 @@ pub fn sample_negatives(
             .enumerate()
             .for_each(|(block, (out, users))| {
                 let mut rng = key.rng(purpose::UNIFORM, block as u64);
-                let who: Vec<usize> = users
-                    .iter()
-                    .flat_map(|&u| std::iter::repeat_n(u as usize, k))
-                    .collect();
-                let mut draws = vec![0u32; who.len()];
-                proposal.draw_many(train, &who, &mut rng, &mut draws);
-                for (o, &d) in out.iter_mut().zip(&draws) {
-                    *o = d as i64;
+                for (row, &u) in out.chunks_mut(k).zip(users) {
+                    for slot in row {
+                        *slot = proposal.draw(train, u as usize, &mut rng) as i64;
+                    }
                 }
             })
     });
