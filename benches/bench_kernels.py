@@ -119,3 +119,75 @@ def test_sigmoid_expectation_fraction_of_peak(benchmark, ml1m, scores):
         float(threads * deg * m),
         "sigmoid pairs",
     )
+
+
+def uniform_gmf_steps(ml1m, model, steps: int | None, batch: int = 1024) -> int:
+    """Trains GMF with BPR and uniform negatives for ``steps`` batches (the
+    whole epoch when None); returns the number of steps run."""
+    import torch
+
+    users, items = (torch.from_numpy(a) for a in ml1m.to_pairs())
+    sampler = gnno.UniformSampler(ml1m, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    order = torch.randperm(len(users), generator=torch.Generator().manual_seed(0))
+    n = 0
+    for b in order.split(batch):
+        if steps is not None and n >= steps:
+            break
+        u, i = users[b], items[b]
+        j = sampler.sample_for_pairs(u, i)[:, 0]
+        loss = gnno.bpr_loss(model(u, i), model(u, j))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n += 1
+    return n
+
+
+def test_gain_refresh_as_fraction_of_a_uniform_epoch(benchmark, ml1m):
+    """A full GainSampler refresh from a GMF (vectors out of torch, scores,
+    H, G, retention) against one uniform-sampling GMF epoch on the CPU.
+    Benchmarks off: 100 training steps, scaled to the epoch's step count."""
+    import math
+    import time
+
+    import torch
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # GMF's small steps run fastest on one thread
+    model = gnno.GMF(ml1m.n_users, ml1m.n_items, dim=32)
+    sampler = gnno.GainSampler(ml1m, seed=0)
+    sampler.refresh(model)
+    enabled = not getattr(benchmark, "disabled", False)
+    steps_per_epoch = math.ceil(ml1m.nnz / 1024)
+    t = time.perf_counter()
+    try:
+        ran = uniform_gmf_steps(ml1m, model, None if enabled else 100)
+    finally:
+        torch.set_num_threads(threads)
+    epoch_s = (time.perf_counter() - t) * steps_per_epoch / ran
+    if enabled:
+        benchmark.pedantic(lambda: sampler.refresh(model), rounds=7, iterations=1, warmup_rounds=1)
+        refresh_s = float(benchmark.stats.stats.median)
+    else:
+        t = time.perf_counter()
+        sampler.refresh(model)
+        refresh_s = time.perf_counter() - t
+        benchmark(lambda: None)
+    from _compare import RESULTS
+
+    record = {
+        "name": "GainSampler.refresh(GMF) / uniform GMF epoch",
+        "unit": "refreshes",
+        "items": 1.0,
+        "rust_median_s": refresh_s,
+        "reference_median_s": epoch_s,
+        "rust_items_per_s": 1.0 / refresh_s,
+        "reference_items_per_s": 1.0 / epoch_s,
+        "ratio": epoch_s / refresh_s,
+        "measured": enabled,
+        "kind": "fraction of epoch",
+    }
+    benchmark.extra_info.update(record)
+    RESULTS.append(record)

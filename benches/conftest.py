@@ -52,6 +52,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line(f"{'benchmark':44s} {'rust (s)':>10s} {'ref (s)':>10s} {'ratio':>7s}  throughput")
     for r in RESULTS:
         note = "" if r["measured"] else "  (single run)"
+        if r.get("kind") == "fraction of epoch":
+            note = f"  (refresh = {1 / r['ratio']:.1%} of an epoch){note}"
         if r.get("kind") == "fraction of peak":
             note = f"  ({r['ratio']:.0%} of the measured peak){note}"
         tr.write_line(
