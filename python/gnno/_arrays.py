@@ -83,22 +83,41 @@ def like(arr: np.ndarray, ref: Any) -> Any:
 
 
 def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """An integer parameter ``>= minimum`` (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise GnnoError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
-        raise GnnoError(f"{name} must be >= {minimum}, got {value}")
+        raise GnnoError(f"{name} must be >= {minimum}, got {value!r}")
     return int(value)
 
 
+def check_seed(seed: Any) -> int:
+    return positive_int(seed, "seed", minimum=0)
+
+
 def finite_float(
-    value: Any, name: str, *, low: float | None = None, high: float | None = None
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
+    """A finite real parameter within ``[low, high]`` (ends open on request)."""
+    if isinstance(value, bool):
+        raise GnnoError(f"{name} must be a number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise GnnoError(f"{name} must be a number, got {value!r}") from None
     if not np.isfinite(v):
         raise NonFiniteError(f"{name} must be finite, got {value!r}")
-    if (low is not None and v < low) or (high is not None and v > high):
-        raise GnnoError(f"{name} must be in [{low}, {high}], got {value!r}")
+    too_low = low is not None and (v <= low if low_open else v < low)
+    too_high = high is not None and (v >= high if high_open else v > high)
+    if too_low or too_high:
+        left, right = ("(" if low_open else "["), (")" if high_open else "]")
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise GnnoError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
     return v

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gnno.datasets._checks import check_float
+from gnno._arrays import finite_float
 from gnno.datasets._text import PathLike, Table, convert, format_error, read_bytes, resolve
 from gnno.datasets.records import InteractionLog
 from gnno.exceptions import DataFormatError, GnnoError
@@ -263,7 +263,7 @@ def _make_log(
 def _check_min_rating(min_rating: float | None, has_ratings: bool) -> float | None:
     if min_rating is None:
         return None
-    value = check_float(min_rating, "min_rating")
+    value = finite_float(min_rating, "min_rating")
     if not has_ratings:
         raise GnnoError(f"min_rating={min_rating!r} needs a rating column")
     return value

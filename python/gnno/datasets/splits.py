@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gnno.datasets._checks import check_float, check_int, check_seed
+from gnno._arrays import check_seed, finite_float, positive_int
 from gnno.datasets.records import InteractionLog
 from gnno.exceptions import GnnoError
 from gnno.interactions import Interactions
@@ -43,7 +43,7 @@ def k_core(log: InteractionLog, k: int = 5) -> InteractionLog:
     removing users and items below ``k`` until none is left; then
     ``remap_ids``. Records of the kept pairs are all kept."""
     _check_log(log)
-    k = check_int(k, "k", minimum=1)
+    k = positive_int(k, "k", minimum=1)
     users, items = _distinct(log.users, log.items, log.n_items)
     keep_user = np.ones(log.n_users, dtype=bool)
     keep_item = np.ones(log.n_items, dtype=bool)
@@ -93,7 +93,7 @@ def ratio_split(
     Returns ``(train, test)``, disjoint, both of shape ``(n_users, n_items)``
     of ``data``.
     """
-    test_ratio = check_float(test_ratio, "test_ratio", low=0.0, high=1.0, high_open=True)
+    test_ratio = finite_float(test_ratio, "test_ratio", low=0.0, high=1.0, high_open=True)
     seed = check_seed(seed)
     users, items, _, n_users, n_items = _pairs(data)
     counts = np.bincount(users, minlength=n_users)

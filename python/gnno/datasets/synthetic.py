@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from gnno.datasets._checks import check_float, check_int, check_seed
+from gnno._arrays import check_seed, finite_float, positive_int
 from gnno.interactions import Interactions
 
 __all__ = ["SyntheticData", "synthetic"]
@@ -121,16 +121,16 @@ def synthetic(
     memory and time grow with ``n_users * n_items`` in blocks of users, never
     as one dense matrix.
     """
-    n_users = check_int(n_users, "n_users", minimum=1)
-    test_per_user = check_int(test_per_user, "test_per_user", minimum=0)
-    n_items = check_int(n_items, "n_items", minimum=test_per_user + 3)
-    dim = check_int(dim, "dim", minimum=1)
-    mean_activity = check_float(mean_activity, "mean_activity", low=0.0, low_open=True)
-    popularity_skew = check_float(popularity_skew, "popularity_skew", low=0.0)
-    like_ratio = check_float(like_ratio, "like_ratio", low=1.0)
-    activity_sigma = check_float(activity_sigma, "activity_sigma", low=0.0)
-    popularity_bias = check_float(popularity_bias, "popularity_bias")
-    exposure_bias = check_float(exposure_bias, "exposure_bias")
+    n_users = positive_int(n_users, "n_users", minimum=1)
+    test_per_user = positive_int(test_per_user, "test_per_user", minimum=0)
+    n_items = positive_int(n_items, "n_items", minimum=test_per_user + 3)
+    dim = positive_int(dim, "dim", minimum=1)
+    mean_activity = finite_float(mean_activity, "mean_activity", low=0.0, low_open=True)
+    popularity_skew = finite_float(popularity_skew, "popularity_skew", low=0.0)
+    like_ratio = finite_float(like_ratio, "like_ratio", low=1.0)
+    activity_sigma = finite_float(activity_sigma, "activity_sigma", low=0.0)
+    popularity_bias = finite_float(popularity_bias, "popularity_bias")
+    exposure_bias = finite_float(exposure_bias, "exposure_bias")
     seed = check_seed(seed)
     rng = np.random.default_rng(seed)
 

@@ -498,10 +498,7 @@ impl DynamicSampler {
         k: usize,
     ) -> Result<Proposed> {
         let train = &*self.train;
-        check_batch(train, users, "users")?;
-        if let Some(p) = positives {
-            check_pairs(train, users, p)?;
-        }
+        check_draw(train, users, positives)?;
         let key = self.stream.next_key();
         let width = self.draw_cfg.width();
         let (train, mem, proposal, cm) = (
@@ -625,10 +622,7 @@ impl DynamicSampler {
             ));
         }
         let train = &*self.train;
-        check_batch(train, users, "users")?;
-        if let Some(p) = positives {
-            check_pairs(train, users, p)?;
-        }
+        check_draw(train, users, positives)?;
         let propose_key = self.stream.next_key();
         let select_key = self.stream.next_key();
         let width = self.draw_cfg.width();
@@ -771,6 +765,16 @@ impl<'a> Proposer<'a> {
             row[p] = j as i64;
         }
         anchor
+    }
+}
+
+/// Validates a batch of draws: users in range and not saturated, positives
+/// (when given) aligned with them and in range.
+fn check_draw(train: &Interactions, users: &[i64], positives: Option<&[i64]>) -> Result<()> {
+    check_batch(train, users, "users")?;
+    match positives {
+        Some(p) => check_pairs(train, users, p),
+        None => Ok(()),
     }
 }
 
