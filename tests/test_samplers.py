@@ -101,7 +101,7 @@ def test_torch_in_torch_out(name):
 @pytest.mark.parametrize("name", ALL)
 def test_same_seed_same_negatives_whatever_the_thread_count(name):
     train = make_train()
-    users = np.tile(np.arange(train.n_users), 40)  # several blocks of work
+    users = np.tile(np.arange(train.n_users), 400)  # enough work for the parallel path
     before = gnno.get_num_threads()
     try:
         out = []

@@ -637,7 +637,7 @@ impl DynamicSampler {
             &self.proposal,
             self.draw_cfg.memory_candidates,
         );
-        let work = |b: usize, block: &mut [i64]| {
+        let work_on_block = |b: usize, block: &mut [i64]| {
             let mut prng = propose_key.rng(purpose::DRAW, b as u64);
             let mut srng = select_key.rng(purpose::GUMBEL, b as u64);
             let mut proposer = Proposer::new(train, mem, proposal, cm, width);
@@ -662,16 +662,8 @@ impl DynamicSampler {
                 }
             }
         };
-        if users.len() <= BLOCK {
-            // One block: run it here rather than wake the pool.
-            work(0, &mut out);
-        } else {
-            crate::pool::install(|| {
-                out.par_chunks_mut(k * BLOCK)
-                    .enumerate()
-                    .for_each(|(b, block)| work(b, block))
-            });
-        }
+        let work = out.len() * width;
+        crate::pool::for_each_chunk_mut(&mut out, k * BLOCK, work, work_on_block);
         Ok(out)
     }
 
@@ -1029,7 +1021,8 @@ mod tests {
     #[test]
     fn draws_are_negatives_and_deterministic() {
         let train = data();
-        let users: Vec<i64> = (0..40).chain(0..40).collect();
+        // Enough draws to take the parallel path.
+        let users: Vec<i64> = (0..4000).map(|r| r % 40).collect();
         let run = || {
             let mut s = gain_sampler(train.clone());
             s.set_embeddings(emb(&train, 1)).unwrap();

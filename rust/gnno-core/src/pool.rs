@@ -98,3 +98,31 @@ fn pool() -> Arc<ThreadPool> {
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     pool().install(f)
 }
+
+/// Work below this many elementary draws runs on the calling thread: waking
+/// the pool costs more than it saves, and far more on a busy machine.
+pub const PARALLEL_MIN_WORK: usize = 32 * 1024;
+
+/// Calls `f(i, chunk)` for each `data.chunks_mut(chunk_len)`, on gnno's pool
+/// when `work >= PARALLEL_MIN_WORK`, else in order on this thread. Results
+/// must not depend on which: each chunk gets its index, and callers key
+/// their random streams by it.
+pub fn for_each_chunk_mut<T, F>(data: &mut [T], chunk_len: usize, work: usize, f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Send + Sync,
+{
+    use rayon::prelude::*;
+    let chunk_len = chunk_len.max(1);
+    if work < PARALLEL_MIN_WORK {
+        for (i, chunk) in data.chunks_mut(chunk_len).enumerate() {
+            f(i, chunk);
+        }
+    } else {
+        install(|| {
+            data.par_chunks_mut(chunk_len)
+                .enumerate()
+                .for_each(|(i, chunk)| f(i, chunk))
+        });
+    }
+}

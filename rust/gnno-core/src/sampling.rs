@@ -1,8 +1,6 @@
 //! Score-free negative sampling (uniform and popularity), and the pieces
 //! every sampler shares: the stream position and the per-user job layout.
 
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
 use crate::interactions::Interactions;
 use crate::proposal::Proposal;
@@ -69,18 +67,15 @@ pub fn sample_negatives(
     if k == 0 {
         return Ok(out);
     }
-    crate::pool::install(|| {
-        out.par_chunks_mut(BLOCK * k)
-            .zip(users.par_chunks(BLOCK))
-            .enumerate()
-            .for_each(|(block, (out, users))| {
-                let mut rng = key.rng(purpose::UNIFORM, block as u64);
-                for (row, &u) in out.chunks_mut(k).zip(users) {
-                    for slot in row {
-                        *slot = proposal.draw(train, u as usize, &mut rng) as i64;
-                    }
-                }
-            })
+    let work = out.len();
+    crate::pool::for_each_chunk_mut(&mut out, BLOCK * k, work, |block, out| {
+        let mut rng = key.rng(purpose::UNIFORM, block as u64);
+        let users = &users[block * BLOCK..(block * BLOCK + out.len() / k)];
+        for (row, &u) in out.chunks_mut(k).zip(users) {
+            for slot in row {
+                *slot = proposal.draw(train, u as usize, &mut rng) as i64;
+            }
+        }
     });
     Ok(out)
 }
@@ -98,12 +93,13 @@ mod tests {
     #[test]
     fn never_returns_a_positive_and_is_thread_count_independent() {
         let m = toy();
-        let users: Vec<i64> = (0..300).collect();
+        // Enough draws to take the parallel path.
+        let users: Vec<i64> = (0..12_000).map(|r| r % 300).collect();
         let key = StreamKey::new(3, 1, 0);
         let a = sample_negatives(&m, &Proposal::Uniform, &users, 4, key).unwrap();
         for (r, row) in a.chunks(4).enumerate() {
             for &j in row {
-                assert!(!m.contains(r, j as u32));
+                assert!(!m.contains(users[r] as usize, j as u32));
             }
         }
         let single = rayon::ThreadPoolBuilder::new()
