@@ -1035,11 +1035,10 @@ mod tests {
                 assert!(!train.contains(users[r] as usize, j as u32));
             }
         }
-        let single = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        assert_eq!(a, single.install(run));
+        crate::pool::set_num_threads(1).unwrap();
+        assert_eq!(a, run());
+        crate::pool::set_num_threads(3).unwrap();
+        assert_eq!(a, run());
     }
 
     #[test]

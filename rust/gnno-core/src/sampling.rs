@@ -102,13 +102,12 @@ mod tests {
                 assert!(!m.contains(users[r] as usize, j as u32));
             }
         }
-        let single = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let b =
-            single.install(|| sample_negatives(&m, &Proposal::Uniform, &users, 4, key).unwrap());
+        crate::pool::set_num_threads(1).unwrap();
+        let b = sample_negatives(&m, &Proposal::Uniform, &users, 4, key).unwrap();
+        crate::pool::set_num_threads(3).unwrap();
+        let c = sample_negatives(&m, &Proposal::Uniform, &users, 4, key).unwrap();
         assert_eq!(a, b);
+        assert_eq!(a, c);
     }
 
     #[test]
