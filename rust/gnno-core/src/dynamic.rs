@@ -387,24 +387,30 @@ impl DynamicSampler {
                         row.candidates(&mut pool);
                         let items = &cands[u * width..(u + 1) * width];
                         let sc = &cand_scores[u * width..(u + 1) * width];
-                        // Every listed candidate joins the pool once.
-                        for (&i, _) in items.iter().zip(sc).filter(|(&i, _)| i >= 0) {
-                            if !pool.iter().any(|c| c.item as i64 == i) {
+                        // Every listed candidate joins the pool once, with its
+                        // score (the first listing wins); memory items are
+                        // matched against the memory only, new ones against
+                        // the new ones, so a row costs O(width × slots).
+                        let n_mem = pool.len();
+                        for (&i, &score) in items.iter().zip(sc).filter(|(&i, _)| i >= 0) {
+                            let item = i as i32;
+                            if let Some(c) = pool[..n_mem].iter_mut().find(|c| c.item == item) {
+                                if c.score.is_nan() {
+                                    c.score = score;
+                                }
+                            } else if !pool[n_mem..].iter().any(|c| c.item == item) {
                                 pool.push(Candidate {
-                                    item: i as i32,
+                                    item,
                                     h: f32::NAN,
                                     g: cfg.g0,
                                     obs: 0,
-                                    score: f32::NAN,
+                                    score,
                                     hist: Vec::new(),
                                 });
                             }
                         }
                         scores.clear();
-                        for c in pool.iter() {
-                            let at = items.iter().position(|&i| i == c.item as i64);
-                            scores.push(at.map(|p| sc[p]).unwrap_or(f32::NAN));
-                        }
+                        scores.extend(pool.iter().map(|c| c.score));
                         // Memory items the caller did not list keep their state.
                         let pos = &pos_scores[indptr[u] as usize..indptr[u + 1] as usize];
                         h_now.clear();
