@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use crate::error::{check_finite_f32, Error, Result};
 use crate::interactions::Interactions;
-use crate::kernels::{expectation_for_user, sigmoid, simd, Embeddings, PreparedPositives};
+use crate::kernels::{
+    expectation_for_user, expectation_prepared, prepare_positives, sigmoid, simd, Embeddings,
+};
 use crate::memory::{observe, retain, Candidate, Memory, Retain};
 use crate::proposal::Proposal;
 use crate::rng::{purpose, Rng, StreamKey, BLOCK};
@@ -135,9 +137,28 @@ pub struct DynamicSampler {
 /// Per user, a fixed subset of positives scored under the previous and the
 /// current snapshot, so that `H` of any candidate under both, and so its
 /// one-step gain, costs two short vector passes.
+///
+/// Flat, one contiguous record per user, so a draw touches a few adjacent
+/// cache lines: `[raw_prev | exp_prev | raw_now | exp_now]`, `cap` each.
 pub struct GainCache {
-    pub prev: Vec<PreparedPositives>,
-    pub now: Vec<PreparedPositives>,
+    cap: usize,
+    len: Vec<u32>,
+    /// Per user: `(shift, fast)` under the previous and current snapshot.
+    prepared: Vec<[(f32, bool); 2]>,
+    data: Vec<f32>,
+}
+
+impl GainCache {
+    /// `H` of a candidate scored `c` under snapshot `which` (0 = previous, 1 = current).
+    #[inline]
+    fn expectation(&self, u: usize, which: usize, c: f32, recip: simd::RecipFn) -> f32 {
+        let n = self.len[u] as usize;
+        let base = u * 4 * self.cap + which * 2 * self.cap;
+        let raw = &self.data[base..base + n];
+        let exp = &self.data[base + self.cap..base + self.cap + n];
+        let (shift, fast) = self.prepared[u][which];
+        expectation_prepared(raw, exp, shift, fast, c, recip)
+    }
 }
 
 /// Candidates and anchors of a batch of draws: `rows × k × width` items
@@ -222,7 +243,7 @@ impl DynamicSampler {
         let cap = self.draw_cfg.gain_positives;
         let uses_gain = matches!(
             self.draw_cfg.criterion,
-            Criterion::Gain { .. } | Criterion::GainOnly
+            Criterion::Gain { .. } | Criterion::GainAdditive { .. } | Criterion::GainOnly
         );
         let (prev, now) = (self.prev_emb.as_ref()?, self.emb.as_ref()?);
         if cap == 0 || !uses_gain {
@@ -230,10 +251,16 @@ impl DynamicSampler {
         }
         let train = &*self.train;
         let key = StreamKey::new(self.stream.seed, self.snapshots, u64::MAX);
-        let users: Vec<(PreparedPositives, PreparedPositives)> = crate::pool::install(|| {
-            (0..train.n_users())
-                .into_par_iter()
-                .map(|u| {
+        let n_users = train.n_users();
+        let mut len = vec![0u32; n_users];
+        let mut prepared = vec![[(0f32, false); 2]; n_users];
+        let mut data = vec![0f32; n_users * 4 * cap];
+        crate::pool::install(|| {
+            data.par_chunks_mut(4 * cap)
+                .zip(len.par_iter_mut())
+                .zip(prepared.par_iter_mut())
+                .enumerate()
+                .for_each(|(u, ((record, len), prepared))| {
                     let row = train.row(u);
                     let mut pick: Vec<u32> = row.to_vec();
                     if pick.len() > cap {
@@ -244,19 +271,25 @@ impl DynamicSampler {
                         }
                         pick.truncate(cap);
                     }
-                    let score = |e: &Embeddings| -> Vec<f32> {
+                    *len = pick.len() as u32;
+                    for (which, e) in [prev, now].into_iter().enumerate() {
+                        let (raw, exp) =
+                            record[which * 2 * cap..(which + 1) * 2 * cap].split_at_mut(cap);
                         let uv = e.user(u);
-                        pick.iter().map(|&i| e.score(uv, i as usize)).collect()
-                    };
-                    (
-                        PreparedPositives::new(score(prev)),
-                        PreparedPositives::new(score(now)),
-                    )
+                        for (r, &i) in raw.iter_mut().zip(&pick) {
+                            *r = e.score(uv, i as usize);
+                        }
+                        let n = pick.len();
+                        prepared[which] = prepare_positives(&raw[..n], &mut exp[..n]);
+                    }
                 })
-                .collect()
         });
-        let (prev, now) = users.into_iter().unzip();
-        Some(GainCache { prev, now })
+        Some(GainCache {
+            cap,
+            len,
+            prepared,
+            data,
+        })
     }
 
     /// Width of a refresh's candidate rows: memory slots plus fresh items.
@@ -909,9 +942,9 @@ impl DrawContext<'_> {
         }
         match (self.cache, self.prev_emb) {
             (Some(cache), Some(prev)) => {
-                let h_now = cache.now[u].expectation(s_j, self.recip);
+                let h_now = cache.expectation(u, 1, s_j, self.recip);
                 let s_prev = prev.score(prev.user(u), j as usize);
-                let h_prev = cache.prev[u].expectation(s_prev, self.recip);
+                let h_prev = cache.expectation(u, 0, s_prev, self.recip);
                 crate::kernels::gain_step(h_prev, h_now, g0, self.refresh.alpha, self.refresh.eps)
             }
             _ => g0,

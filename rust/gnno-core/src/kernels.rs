@@ -162,54 +162,45 @@ fn expectation_row(pos: &[f32], cand: &[f32], out: &mut [f32], exp_pos: &mut Vec
     }
 }
 
-/// One user's positive scores prepared for many single-candidate `H`
-/// evaluations (the draw-time gain): `exp[i] = e^(raw[i] − shift)`.
-#[derive(Debug, Clone, Default)]
-pub struct PreparedPositives {
-    pub raw: Vec<f32>,
-    pub exp: Vec<f32>,
-    pub shift: f32,
-    pub fast: bool,
+/// `mean_i σ(c − raw[i])` from positives prepared as `exp[i] = e^(raw[i] −
+/// shift)` (`fast`: every `|raw[i] − shift| <= FAST_RANGE`); NaN without
+/// positives. One candidate at a time: the draw-time gain.
+#[inline]
+pub fn expectation_prepared(
+    raw: &[f32],
+    exp: &[f32],
+    shift: f32,
+    fast: bool,
+    c: f32,
+    recip: simd::RecipFn,
+) -> f32 {
+    if raw.is_empty() {
+        return f32::NAN;
+    }
+    let n = raw.len() as f64;
+    if fast && (c - shift).abs() <= FAST_RANGE {
+        (recip(exp, (shift - c).exp()) / n) as f32
+    } else {
+        (raw.iter()
+            .map(|&p| sigmoid64(c as f64 - p as f64))
+            .sum::<f64>()
+            / n) as f32
+    }
 }
 
-impl PreparedPositives {
-    pub fn new(raw: Vec<f32>) -> Self {
-        if raw.is_empty() {
-            return Self::default();
-        }
-        let shift = (raw.iter().map(|&p| p as f64).sum::<f64>() / raw.len() as f64) as f32;
-        let fast = raw.iter().all(|&x| (x - shift).abs() <= FAST_RANGE);
-        let exp = if fast {
-            raw.iter().map(|&p| (p - shift).exp()).collect()
-        } else {
-            Vec::new()
-        };
-        Self {
-            raw,
-            exp,
-            shift,
-            fast,
-        }
+/// Prepares `raw` for [`expectation_prepared`]: fills `exp`, returns
+/// `(shift, fast)`.
+pub fn prepare_positives(raw: &[f32], exp: &mut [f32]) -> (f32, bool) {
+    if raw.is_empty() {
+        return (0.0, false);
     }
-
-    /// `mean_i σ(c − raw[i])`, NaN without positives.
-    #[inline]
-    pub fn expectation(&self, c: f32, recip: simd::RecipFn) -> f32 {
-        if self.raw.is_empty() {
-            return f32::NAN;
-        }
-        let n = self.raw.len() as f64;
-        if self.fast && (c - self.shift).abs() <= FAST_RANGE {
-            (recip(&self.exp, (self.shift - c).exp()) / n) as f32
-        } else {
-            (self
-                .raw
-                .iter()
-                .map(|&p| sigmoid64(c as f64 - p as f64))
-                .sum::<f64>()
-                / n) as f32
-        }
+    let (lo, hi) = (simd::min_max_fn())(raw);
+    let shift = 0.5 * (lo + hi);
+    let fast = hi - shift <= FAST_RANGE && shift - lo <= FAST_RANGE;
+    if fast {
+        (simd::exp_diff_fn())(raw, shift, exp);
     }
+    (shift, fast)
 }
 
 /// `Σ_i 1 / (1 + a_i·b)` with wide vector accumulators, specialised at
