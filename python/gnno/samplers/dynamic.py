@@ -246,11 +246,22 @@ class GainSampler(ScoreSampler):
     hardness (``retain="top"`` or ``"softmax"`` with ``retain_temperature``).
 
     Each draw looks at ``memory_candidates`` memory slots plus
-    ``fresh_candidates`` fresh negatives and picks by ``criterion``:
-    ``"gain"`` = ``σ(r_uj − r_ui) + beta·(G_j − g0)`` (hardness with a bonus
-    for negatives whose ``H`` keeps falling, i.e. true negatives; fresh items
-    and slots without two observations count as ``G = g0``, which is the
-    warm-up), ``"hardness"``, ``"gain_only"`` or ``"score"``;
+    ``fresh_candidates`` fresh negatives, scored by the model, and picks by
+    ``criterion``:
+
+    * ``"gain"``: ``σ(r_uj − r_ui)·max(0, 1 + beta·(G_j − g0))``, hardness
+      scaled up for negatives whose ``H`` keeps falling (true negatives) and
+      down for those whose ``H`` holds or rises (likely false negatives);
+    * ``"gain_additive"``: ``σ(r_uj − r_ui) + beta·(G_j − g0)``;
+    * ``"hardness"``: ``σ(r_uj − r_ui)``; ``"score"``: ``r_uj`` (DNS);
+      ``"gain_only"``: ``G_j``.
+
+    ``G_j`` is the memory's running gain for a slot observed at least twice;
+    for any other candidate it is the one-step gain
+    ``α·g0 + (1 − α)·σ((H_prev − H_now)/(H_now + ε))`` computed at draw time
+    from the last two model snapshots over ``gain_positives`` positives of
+    the user (``gain_positives=0``: ``g0``). Before two snapshots exist every
+    ``G`` is ``g0`` and the gain criteria reduce to hardness: the warm-up.
     ``temperature > 0`` samples ∝ softmax(criterion / temperature) instead
     of taking the argmax.
     """
