@@ -323,7 +323,9 @@ def test_resume_refuses_changed_settings(stub, tmp_path, capsys):
 
 
 def test_python_dash_m_gnno():
-    env = {"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"}
+    # The gnno this test imported (installed or editable), not the source tree,
+    # which lacks the compiled module.
+    env = {"PYTHONPATH": str(Path(gnno.__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
         [sys.executable, "-m", "gnno", "train", "--help"],
         capture_output=True,
