@@ -36,7 +36,15 @@ def test_srns_memory_history_and_criterion_match_numpy():
     ).train
     s1, history, alpha, warmup = 3, 2, 5.0, 2
     sampler = gnno.SRNSSampler(
-        train, s1=s1, s2=6, alpha=alpha, warmup=warmup, temperature=1e-4, history=history, seed=1
+        train,
+        s1=s1,
+        s2=6,
+        alpha=alpha,
+        warmup=warmup,
+        temperature=1e-4,
+        history=history,
+        step_memory=False,  # the draw below must see the memory as refreshed
+        seed=1,
     )
     users_of_pairs, items_of_pairs = train.to_pairs()
     models = [
@@ -134,3 +142,30 @@ def test_gain_memory_h_and_g_match_numpy():
             for u in range(n_users)
             for s, j in enumerate(diag["items"][u])
         }
+
+
+def test_srns_step_updates_the_batch_users_memory_by_score():
+    rng = np.random.default_rng(5)
+    n_users, n_items, d = 20, 100, 4
+    train = gnno.datasets.synthetic(n_users=n_users, n_items=n_items, mean_activity=8, seed=6).train
+    model = Vectors(
+        rng.normal(size=(n_users, d)).astype(np.float32),
+        rng.normal(size=(n_items, d)).astype(np.float32),
+    )
+    scores = (model.U @ model.V.T).detach().numpy()
+    sampler = gnno.SRNSSampler(train, s1=3, s2=10, temperature=1e-4, seed=0)
+    sampler.refresh(model)
+    before = sampler.diagnostics()["items"].copy()
+    batch = np.array([2, 5, 5, 7])
+    sampler.sample(batch, k=1)
+    after = sampler.diagnostics()["items"]
+    others = np.setdiff1d(np.arange(n_users), batch)
+    assert np.array_equal(after[others], before[others])  # only the batch's users move
+    for u in np.unique(batch):
+        kept = after[u]
+        assert not train.contains(np.full(3, u), kept).any()
+        # Greedy retention (tiny temperature): no earlier memory item that
+        # was dropped outscores a kept one.
+        dropped = np.setdiff1d(before[u], kept)
+        if len(dropped):
+            assert scores[u, dropped].max() <= scores[u, kept].min() + 1e-5

@@ -73,6 +73,7 @@ class DynamicSampler:
         warmup: float = 0.0,
         temperature: float = 0.0,
         gain_positives: int = 0,
+        memory_step: bool = False,
     ) -> None: ...
     @property
     def width(self) -> int: ...

@@ -195,13 +195,19 @@ class DNSSampler(ScoreSampler):
 
 class SRNSSampler(ScoreSampler):
     """SRNS (Ding et al., NeurIPS 2020): a per-user memory of ``s1``
-    candidates, topped up with ``s2`` uniform ones at each refresh and
-    retained ∝ softmax(score / temperature); the last ``history`` refresh
-    snapshots of memory and positive scores; per positive the pick is
-    ``argmax σ(r_uj − r_ui) + alpha·min(1, epoch/warmup)·std_j``.
+    candidates, topped up with ``s2`` uniform ones and retained ∝
+    softmax(score / temperature) at every step (each draw, for the batch's
+    users; with ``step_memory=False`` only at each ``refresh``); the last
+    ``history`` refresh snapshots of memory and positive scores; per positive
+    the pick among the memory is
+    ``argmax σ(r_uj − r_ui) + alpha·min(1, epoch/warmup)·std_j``, ``std_j``
+    the population standard deviation of ``σ(r_uj − r_ui)`` over the
+    snapshots in which both were scored.
 
     Unlike the official code, memory and its score history survive across
-    epochs. State is O(n_users × s1 × history + nnz × history).
+    epochs. State is O(n_users × s1 × history + nnz × history). The
+    per-step update scores from the model vectors of the last refresh, so it
+    needs a dot-product model; other models update memory at refreshes.
     """
 
     def __init__(
@@ -213,6 +219,7 @@ class SRNSSampler(ScoreSampler):
         warmup: int = 50,
         temperature: float = 10.0,
         history: int = 5,
+        step_memory: bool = True,
         seed: int = 0,
     ) -> None:
         self.s1 = positive_int(s1, "s1")
@@ -230,6 +237,7 @@ class SRNSSampler(ScoreSampler):
             criterion="srns",
             srns_alpha=finite_float(alpha, "alpha"),
             warmup=finite_float(warmup, "warmup", low=0.0),
+            memory_step=bool(step_memory),
         )
 
 

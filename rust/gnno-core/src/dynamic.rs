@@ -56,6 +56,9 @@ pub struct DrawConfig {
     /// Positives per user for the draw-time gain of candidates outside
     /// memory (0 = only memory slots carry a gain).
     pub gain_positives: usize,
+    /// Before each vector-scored draw, update the memory of the batch's
+    /// users: top up with `fresh` candidates, retain `slots` (SRNS's step).
+    pub memory_step: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -526,6 +529,73 @@ impl DynamicSampler {
         self.refresh_apply(&cands, &cand_scores, &pos_scores)
     }
 
+    /// SRNS's per-step memory update for the distinct users of a batch,
+    /// scored from the stored vectors: each row is topped up with `fresh`
+    /// new candidates and `slots` are retained by the retention rule. The
+    /// score history is not touched: it records refresh snapshots only.
+    pub fn step_memory(&mut self, users: &[i64]) -> Result<()> {
+        let emb = self
+            .emb
+            .as_ref()
+            .ok_or_else(|| Error::value("no model vectors: call set_embeddings first"))?;
+        let key = self.stream.next_key();
+        let mut distinct: Vec<usize> = users.iter().map(|&u| u as usize).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let cfg = self.refresh_cfg;
+        let (train, proposal) = (&*self.train, &self.proposal);
+        let needs_h = matches!(cfg.retain, Retain::TopH | Retain::SoftmaxH { .. });
+        let mut rows = self.memory.rows_for(&distinct);
+        let step = |(row, &u): (&mut crate::memory::MemoryRow<'_>, &usize)| {
+            // A stream per user: the same update whatever the batch around it.
+            let mut rng = key.rng(purpose::FRESH, u as u64);
+            let mut pool: Vec<Candidate> = Vec::new();
+            row.candidates(&mut pool);
+            let n_mem = pool.len();
+            let target = (n_mem + cfg.fresh).min(train.n_negatives(u));
+            let mut tries = 0;
+            while pool.len() < target && tries < 4 * (cfg.fresh + 1) {
+                tries += 1;
+                let j = proposal.draw(train, u, &mut rng) as i32;
+                if !pool.iter().any(|c| c.item == j) {
+                    pool.push(Candidate {
+                        item: j,
+                        h: f32::NAN,
+                        g: cfg.g0,
+                        obs: 0,
+                        score: f32::NAN,
+                        hist: Vec::new(),
+                    });
+                }
+            }
+            let uv = emb.user(u);
+            for c in pool.iter_mut() {
+                c.score = emb.score(uv, c.item as usize);
+            }
+            if needs_h {
+                let pos: Vec<f32> = train
+                    .row(u)
+                    .iter()
+                    .map(|&i| emb.score(uv, i as usize))
+                    .collect();
+                let scores: Vec<f32> = pool.iter().map(|c| c.score).collect();
+                let mut h = vec![0f32; pool.len()];
+                expectation_for_user(&pos, &scores, &mut h, cfg.max_positives, key, u);
+                for (c, &hv) in pool.iter_mut().zip(&h) {
+                    c.h = hv;
+                }
+            }
+            retain(&mut pool, cfg.slots, cfg.retain, &mut rng);
+            row.store(&pool);
+        };
+        if distinct.len() * (cfg.slots + cfg.fresh) < crate::pool::PARALLEL_MIN_WORK {
+            rows.iter_mut().zip(&distinct).for_each(step);
+        } else {
+            crate::pool::install(|| rows.par_iter_mut().zip(distinct.par_iter()).for_each(step));
+        }
+        Ok(())
+    }
+
     /// Lists each draw's candidates: `memory_candidates` distinct filled
     /// slots of the user (fewer if fewer are filled) topped up with fresh
     /// proposals to `width`. With `positives = None` every row gets a
@@ -660,8 +730,11 @@ impl DynamicSampler {
                 "this sampler has no model vectors yet: call refresh(model) (or refresh_embeddings) first",
             ));
         }
+        check_draw(&self.train, users, positives)?;
+        if self.draw_cfg.memory_step {
+            self.step_memory(users)?;
+        }
         let train = &*self.train;
-        check_draw(train, users, positives)?;
         let propose_key = self.stream.next_key();
         let select_key = self.stream.next_key();
         let width = self.draw_cfg.width();
@@ -1026,6 +1099,7 @@ mod tests {
                 criterion: Criterion::Gain { beta: 1.0 },
                 temperature: 0.0,
                 gain_positives: 16,
+                memory_step: false,
             },
             7,
         )
@@ -1102,6 +1176,7 @@ mod tests {
                 criterion: Criterion::Score,
                 temperature: 0.0,
                 gain_positives: 0,
+                memory_step: false,
             },
             1,
         )

@@ -101,19 +101,32 @@ impl Memory {
 
     /// The memory split into one mutable row per user (see [`MemoryRow`]).
     pub fn rows_mut(&mut self) -> Vec<MemoryRow<'_>> {
+        let all: Vec<usize> = (0..self.n_users).collect();
+        self.rows_for(&all)
+    }
+
+    /// Mutable rows of the users in `users` (sorted, distinct, in range).
+    pub fn rows_for(&mut self, users: &[usize]) -> Vec<MemoryRow<'_>> {
         let (s, w) = (self.slots, self.history);
-        let mut rows = Vec::with_capacity(self.n_users);
+        let mut rows = Vec::with_capacity(users.len());
         let mut items = self.items.as_mut_slice();
         let mut h = self.h.as_mut_slice();
         let mut g = self.g.as_mut_slice();
         let mut obs = self.obs.as_mut_slice();
         let mut hist = self.hist.as_mut_slice();
-        for _ in 0..self.n_users {
-            let (a, ra) = items.split_at_mut(s);
-            let (b, rb) = h.split_at_mut(s);
-            let (c, rc) = g.split_at_mut(s);
-            let (d, rd) = obs.split_at_mut(s);
-            let (e, re) = hist.split_at_mut(s * w);
+        let mut at = 0usize; // the user that `items` etc. now start at
+        for &u in users {
+            let skip = u - at;
+            items = &mut std::mem::take(&mut items)[skip * s..];
+            h = &mut std::mem::take(&mut h)[skip * s..];
+            g = &mut std::mem::take(&mut g)[skip * s..];
+            obs = &mut std::mem::take(&mut obs)[skip * s..];
+            hist = &mut std::mem::take(&mut hist)[skip * s * w..];
+            let (a, ra) = std::mem::take(&mut items).split_at_mut(s);
+            let (b, rb) = std::mem::take(&mut h).split_at_mut(s);
+            let (c, rc) = std::mem::take(&mut g).split_at_mut(s);
+            let (d, rd) = std::mem::take(&mut obs).split_at_mut(s);
+            let (e, re) = std::mem::take(&mut hist).split_at_mut(s * w);
             rows.push(MemoryRow {
                 items: a,
                 h: b,
@@ -127,6 +140,7 @@ impl Memory {
             g = rc;
             obs = rd;
             hist = re;
+            at = u + 1;
         }
         rows
     }

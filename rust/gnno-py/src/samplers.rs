@@ -141,7 +141,7 @@ impl PyDynamicSampler {
         train, seed, *, popularity_beta=None, slots=0, fresh=0, history=0, retain="top",
         retain_temperature=1.0, alpha=0.2, eps=1e-6, g0=0.5, max_positives=None,
         memory_candidates=0, fresh_candidates=1, criterion="score", beta=0.0,
-        srns_alpha=0.0, warmup=0.0, temperature=0.0, gain_positives=0
+        srns_alpha=0.0, warmup=0.0, temperature=0.0, gain_positives=0, memory_step=false
     ))]
     fn new(
         train: &PyInteractions,
@@ -164,6 +164,7 @@ impl PyDynamicSampler {
         warmup: f32,
         temperature: f32,
         gain_positives: usize,
+        memory_step: bool,
     ) -> PyResult<Self> {
         let proposal = match popularity_beta {
             None => Proposal::Uniform,
@@ -185,6 +186,7 @@ impl PyDynamicSampler {
             criterion: parse_criterion(criterion, beta, srns_alpha, warmup)?,
             temperature,
             gain_positives,
+            memory_step,
         };
         let inner = DynamicSampler::new(train.inner.clone(), proposal, refresh, draw, seed).py()?;
         Ok(Self { inner })
