@@ -19,6 +19,7 @@ use crate::interactions::Interactions;
 use crate::kernels::{
     expectation_for_user, expectation_prepared, prepare_positives, sigmoid, simd, Embeddings,
 };
+use crate::kernels::{perturb, topk_row};
 use crate::memory::{observe, retain, Candidate, Memory, Retain};
 use crate::proposal::Proposal;
 use crate::rng::{purpose, Rng, StreamKey, BLOCK};
@@ -546,52 +547,98 @@ impl DynamicSampler {
         let (train, proposal) = (&*self.train, &self.proposal);
         let needs_h = matches!(cfg.retain, Retain::TopH | Retain::SoftmaxH { .. });
         let mut rows = self.memory.rows_for(&distinct);
-        let step = |(row, &u): (&mut crate::memory::MemoryRow<'_>, &usize)| {
+        let step = |scratch: &mut StepScratch,
+                    (row, &u): (&mut crate::memory::MemoryRow<'_>, &usize)| {
             // A stream per user: the same update whatever the batch around it.
             let mut rng = key.rng(purpose::FRESH, u as u64);
-            let mut pool: Vec<Candidate> = Vec::new();
-            row.candidates(&mut pool);
-            let n_mem = pool.len();
-            let target = (n_mem + cfg.fresh).min(train.n_negatives(u));
-            let mut tries = 0;
-            while pool.len() < target && tries < 4 * (cfg.fresh + 1) {
-                tries += 1;
-                let j = proposal.draw(train, u, &mut rng) as i32;
-                if !pool.iter().any(|c| c.item == j) {
-                    pool.push(Candidate {
-                        item: j,
-                        h: f32::NAN,
-                        g: cfg.g0,
-                        obs: 0,
-                        score: f32::NAN,
-                        hist: Vec::new(),
-                    });
+            let StepScratch {
+                items,
+                values,
+                kept,
+                saved,
+            } = scratch;
+            items.clear();
+            items.extend(row.items.iter().copied().filter(|&i| i >= 0));
+            let n_mem = items.len();
+            // Up to `fresh` new candidates: draw, then drop repeats and
+            // memory items (sort + dedup, not a quadratic scan).
+            let start = items.len();
+            for _ in 0..cfg.fresh.min(train.n_negatives(u)) {
+                items.push(proposal.draw(train, u, &mut rng) as i32);
+            }
+            items[start..].sort_unstable();
+            let mut w = start;
+            for r in start..items.len() {
+                let j = items[r];
+                if (w == start || items[w - 1] != j) && !items[..n_mem].contains(&j) {
+                    items[w] = j;
+                    w += 1;
                 }
             }
+            items.truncate(w);
             let uv = emb.user(u);
-            for c in pool.iter_mut() {
-                c.score = emb.score(uv, c.item as usize);
-            }
+            values.clear();
+            values.extend(items.iter().map(|&i| emb.score(uv, i as usize)));
             if needs_h {
                 let pos: Vec<f32> = train
                     .row(u)
                     .iter()
                     .map(|&i| emb.score(uv, i as usize))
                     .collect();
-                let scores: Vec<f32> = pool.iter().map(|c| c.score).collect();
-                let mut h = vec![0f32; pool.len()];
-                expectation_for_user(&pos, &scores, &mut h, cfg.max_positives, key, u);
-                for (c, &hv) in pool.iter_mut().zip(&h) {
-                    c.h = hv;
+                let scores = values.clone();
+                expectation_for_user(&pos, &scores, values, cfg.max_positives, key, u);
+            }
+            let keep = cfg.slots.min(items.len());
+            kept.clear();
+            kept.resize(keep, 0);
+            if keep > 0 {
+                match cfg.retain {
+                    Retain::TopH => topk_row(values, keep, kept),
+                    Retain::SoftmaxH { temperature } | Retain::SoftmaxScore { temperature } => {
+                        let raw = values.clone();
+                        perturb(&raw, temperature, &mut rng, values);
+                        topk_row(values, keep, kept);
+                    }
+                    Retain::Random => {
+                        for v in values.iter_mut() {
+                            *v = rng.uniform() as f32;
+                        }
+                        topk_row(values, keep, kept);
+                    }
                 }
             }
-            retain(&mut pool, cfg.slots, cfg.retain, &mut rng);
-            row.store(&pool);
+            // Rebuild the row: kept memory slots carry their state over,
+            // new items start empty.
+            saved.clear();
+            saved.extend(
+                row.items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &i)| i >= 0)
+                    .map(|(s, _)| s),
+            );
+            let old = row.snapshot();
+            row.clear();
+            for (slot, &k) in kept.iter().enumerate() {
+                let k = k as usize;
+                if k < n_mem {
+                    row.copy_slot_from(&old, saved[k], slot);
+                } else {
+                    row.set_new(slot, items[k], cfg.g0);
+                }
+            }
         };
         if distinct.len() * (cfg.slots + cfg.fresh) < crate::pool::PARALLEL_MIN_WORK {
-            rows.iter_mut().zip(&distinct).for_each(step);
+            let mut scratch = StepScratch::default();
+            rows.iter_mut()
+                .zip(&distinct)
+                .for_each(|x| step(&mut scratch, x));
         } else {
-            crate::pool::install(|| rows.par_iter_mut().zip(distinct.par_iter()).for_each(step));
+            crate::pool::install(|| {
+                rows.par_iter_mut()
+                    .zip(distinct.par_iter())
+                    .for_each_init(StepScratch::default, step)
+            });
         }
         Ok(())
     }
@@ -870,6 +917,15 @@ impl<'a> Proposer<'a> {
         }
         anchor
     }
+}
+
+/// Reused buffers of [`DynamicSampler::step_memory`].
+#[derive(Default)]
+struct StepScratch {
+    items: Vec<i32>,
+    values: Vec<f32>,
+    kept: Vec<i64>,
+    saved: Vec<usize>,
 }
 
 /// Validates a batch of draws: users in range and not saturated, positives

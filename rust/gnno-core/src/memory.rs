@@ -175,6 +175,46 @@ impl MemoryRow<'_> {
         }
     }
 
+    /// A copy of the row's slots, for rebuilding it in another order.
+    pub fn snapshot(&self) -> RowCopy {
+        RowCopy {
+            items: self.items.to_vec(),
+            h: self.h.to_vec(),
+            g: self.g.to_vec(),
+            obs: self.obs.to_vec(),
+            hist: self.hist.to_vec(),
+        }
+    }
+
+    /// Empties every slot.
+    pub fn clear(&mut self) {
+        self.items.fill(-1);
+        self.h.fill(f32::NAN);
+        self.g.fill(f32::NAN);
+        self.obs.fill(0);
+        self.hist.fill(f32::NAN);
+    }
+
+    /// Slot `to` takes the full state of slot `from` of `old`.
+    pub fn copy_slot_from(&mut self, old: &RowCopy, from: usize, to: usize) {
+        let w = self.history;
+        self.items[to] = old.items[from];
+        self.h[to] = old.h[from];
+        self.g[to] = old.g[from];
+        self.obs[to] = old.obs[from];
+        self.hist[to * w..(to + 1) * w].copy_from_slice(&old.hist[from * w..(from + 1) * w]);
+    }
+
+    /// Slot `to` holds a new item with no observation yet.
+    pub fn set_new(&mut self, to: usize, item: i32, g0: f32) {
+        let w = self.history;
+        self.items[to] = item;
+        self.h[to] = f32::NAN;
+        self.g[to] = g0;
+        self.obs[to] = 0;
+        self.hist[to * w..(to + 1) * w].fill(f32::NAN);
+    }
+
     /// Writes the kept candidates into the slots, emptying the rest.
     pub fn store(&mut self, kept: &[Candidate]) {
         let w = self.history;
@@ -199,6 +239,15 @@ impl MemoryRow<'_> {
             }
         }
     }
+}
+
+/// A copy of one user's slots (see [`MemoryRow::snapshot`]).
+pub struct RowCopy {
+    items: Vec<i32>,
+    h: Vec<f32>,
+    g: Vec<f32>,
+    obs: Vec<u32>,
+    hist: Vec<f32>,
 }
 
 /// Advances one candidate with a new observation of `H` and `score`.
