@@ -247,10 +247,15 @@ class GainSampler(ScoreSampler):
 
     Each draw looks at ``memory_candidates`` memory slots plus
     ``fresh_candidates`` fresh negatives and picks by ``criterion``:
-    ``"gain"`` = ``σ(r_uj − r_ui) + beta·(G_j − g0)`` (hardness with a bonus
-    for negatives whose ``H`` keeps falling, i.e. true negatives; fresh items
-    and slots without two observations count as ``G = g0``, which is the
-    warm-up), ``"hardness"``, ``"gain_only"`` or ``"score"``;
+    ``"gain"`` = ``σ(r_uj − r_ui)·max(0, 1 + beta·(G_j − g0))`` (hardness
+    scaled up for negatives whose ``H`` keeps falling, i.e. true negatives,
+    and down for those whose ``H`` holds or rises, likely false negatives),
+    ``"gain_additive"`` = ``σ(r_uj − r_ui) + beta·(G_j − g0)``,
+    ``"hardness"``, ``"gain_only"`` or ``"score"``. ``G_j`` is the memory's
+    running gain for slots with two or more observations; for any other
+    candidate it is the one-step gain between the last two refreshes over
+    ``gain_positives`` of the user's positives, and ``g0`` before two
+    refreshes have happened (the warm-up);
     ``temperature > 0`` samples ∝ softmax(criterion / temperature) instead
     of taking the argmax.
     """
