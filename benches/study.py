@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -56,8 +57,8 @@ DATASETS = ("ml1m", "gowalla", "synthetic")
 # Settings
 # ---------------------------------------------------------------------------
 
-#: The gain sampler as the study runs it (also GainSampler's defaults).
-GAIN_OPTIONS: dict[str, Any] = {
+#: The starting point of the ablations: the prototype's best gain sampler.
+ABLATION_BASE: dict[str, Any] = {
     "memory": 32,
     "fresh": 64,
     "alpha": 0.2,
@@ -68,6 +69,10 @@ GAIN_OPTIONS: dict[str, Any] = {
     "beta": 1.0,
     "temperature": 0.0,
 }
+
+#: The gain sampler of the main comparison: the best ablation variant (also
+#: GainSampler's defaults).
+GAIN_OPTIONS: dict[str, Any] = dict(ABLATION_BASE)
 
 #: The peers, each with its usual published settings.
 PEER_OPTIONS: dict[str, dict[str, Any]] = {
@@ -120,8 +125,26 @@ TRAIN_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+#: The best training settings the ML-1M ablations found (dim 64, fresher
+#: scores), given to DNS and the gain sampler alike.
+TUNED_TRAIN: dict[str, Any] = dict(TRAIN_SETTINGS["ml1m"]["bpr"], dim=64, refresh_every=324)
+TUNED_SAMPLERS = ("dns", "gain")
+
 #: Epochs of every ablation run (shorter than the main comparison's budget).
 ABLATION_EPOCHS = 15
+
+#: The ablations also run on synthetic data (every seed; its false negatives are known).
+SYNTHETIC_ABLATIONS = (
+    "base",
+    "crit-hardness",
+    "crit-additive",
+    "beta-3",
+    "beta-10",
+    "beta-30",
+    "alpha-0.8",
+    "fresh-10",
+    "mem-4-softmax",
+)
 
 #: Ablations on ML-1M: (name, what changes, gain options, training overrides, loss).
 ABLATIONS: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = []
@@ -131,11 +154,13 @@ def _ablation(name: str, note: str, loss: str = "bpr", train: Any = None, **gain
     ABLATIONS.append((name, note, gain, dict(train or {}), loss))
 
 
-_ablation("base", "the study's gain sampler (BPR)")
+_ablation("base", "the prototype's gain sampler (BPR)")
 _ablation("crit-hardness", "criterion=hardness (no gain)", criterion="hardness")
 _ablation("crit-score", "criterion=score (= DNS over the same draws)", criterion="score")
 _ablation("crit-additive", "criterion=gain_additive, beta=1", criterion="gain_additive")
 _ablation("beta-3", "beta=3", beta=3.0)
+_ablation("beta-10", "beta=10", beta=10.0)
+_ablation("beta-30", "beta=30", beta=30.0)
 _ablation("alpha-0.8", "alpha=0.8 (slower gain average)", alpha=0.8)
 _ablation("fresh-10", "fresh_candidates=10", fresh_candidates=10)
 _ablation(
@@ -150,6 +175,11 @@ _ablation(
     retain_temperature=0.1,
 )
 _ablation("temp-0.05", "temperature=0.05 (softmax draw)", temperature=0.05)
+_ablation(
+    "refresh-3x",
+    "refresh every 324 steps (3 snapshots per epoch)",
+    train={"refresh_every": 324},
+)
 _ablation("dim-64", "dim=64", train={"dim": 64})
 _ablation("lr-3e-3", "lr=3e-3", train={"lr": 3e-3})
 _ablation("wd-1e-6", "weight_decay=1e-6", train={"weight_decay": 1e-6})
@@ -179,8 +209,16 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        name = self.variant or self.sampler
-        return f"{self.group}/{self.dataset}/{name}/{self.loss}/seed{self.seed}"
+        return run_key(vars(self))
+
+
+def run_key(run: dict[str, Any]) -> str:
+    """A run's identity: what it is and a digest of its exact settings, so a
+    changed setting trains a new run instead of reusing a stale one."""
+    settings = json.dumps([run["options"], run["train"]], sort_keys=True)
+    digest = hashlib.sha1(settings.encode()).hexdigest()[:8]
+    name = run["variant"] or run["sampler"]
+    return f"{run['group']}/{run['dataset']}/{name}/{run['loss']}/seed{run['seed']}/{digest}"
 
 
 @dataclass
@@ -222,23 +260,51 @@ def plan(config: StudyConfig) -> list[RunSpec]:
                         )
                     )
     if config.ablations and "ml1m" in config.datasets:
-        seed = config.seeds[0]
-        for name, note, gain, overrides, loss in ABLATIONS:
-            train = dict(TRAIN_SETTINGS["ml1m"][loss], epochs=ABLATION_EPOCHS)
-            train.update(overrides)
-            runs.append(
-                RunSpec(
-                    "ablation",
-                    "ml1m",
-                    "gain",
-                    loss,
-                    seed,
-                    dict(GAIN_OPTIONS, **gain),
-                    _capped(train, config.epochs_cap),
-                    variant=name,
-                    note=note,
+        for sampler in TUNED_SAMPLERS:
+            options = GAIN_OPTIONS if sampler == "gain" else PEER_OPTIONS[sampler]
+            for seed in config.seeds:
+                runs.append(
+                    RunSpec(
+                        "tuned",
+                        "ml1m",
+                        sampler,
+                        "bpr",
+                        seed,
+                        dict(options),
+                        _capped(dict(TUNED_TRAIN), config.epochs_cap),
+                        variant=f"{sampler}-tuned",
+                        note=f"{sampler}, dim 64, 3 refreshes per epoch",
+                    )
                 )
-            )
+    if config.ablations:
+        for dataset in config.datasets:
+            if dataset == "ml1m":
+                seeds, epochs, names = config.seeds[:1], ABLATION_EPOCHS, None
+            elif dataset == "synthetic":
+                seeds, epochs, names = config.seeds, None, SYNTHETIC_ABLATIONS
+            else:
+                continue
+            for name, note, gain, overrides, loss in ABLATIONS:
+                if names is not None and name not in names:
+                    continue
+                train = dict(TRAIN_SETTINGS[dataset][loss])
+                if epochs is not None:
+                    train["epochs"] = epochs
+                train.update(overrides)
+                for seed in seeds:
+                    runs.append(
+                        RunSpec(
+                            "ablation",
+                            dataset,
+                            "gain",
+                            loss,
+                            seed,
+                            dict(ABLATION_BASE, **gain),
+                            _capped(train, config.epochs_cap),
+                            variant=name,
+                            note=note,
+                        )
+                    )
     return runs
 
 
@@ -433,6 +499,7 @@ def train_run(spec: RunSpec, data: StudyData, device: str) -> dict[str, Any]:
         "test": test,
         "history": result.history,
         "wall_seconds": wall,
+        "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "device": str(trainer.device),
     }
 
@@ -442,6 +509,11 @@ def run_study(config: StudyConfig, out: Path, fresh: bool, device: str) -> dict[
     saving after each one."""
     path = out / "study" / "runs.json"
     store = load_store(path) if not fresh else {"runs": {}, "meta": {}}
+    planned = {r.key for r in config.runs}
+    # Runs of these data sets that the plan no longer has (changed settings) go.
+    store["runs"] = {
+        k: r for k, r in store["runs"].items() if k in planned or not _covered(r, config)
+    }
     store["meta"] = machine_info()
     store["meta"]["quick"] = config.quick
     store["meta"]["seeds"] = list(config.seeds)
@@ -466,6 +538,15 @@ def run_study(config: StudyConfig, out: Path, fresh: bool, device: str) -> dict[
     return store
 
 
+def _covered(run: dict[str, Any], config: StudyConfig) -> bool:
+    """Whether ``config`` plans the kind of run ``run`` is (same data set, seed, group)."""
+    return (
+        run["dataset"] in config.datasets
+        and run["seed"] in config.seeds
+        and (run["group"] == "main" or config.ablations)
+    )
+
+
 def _headline(record: dict[str, Any]) -> str:
     test = record["test"]
     keys = ("hr@10", "ndcg@10") if "hr@10" in test else ("recall@20", "ndcg@20")
@@ -473,9 +554,12 @@ def _headline(record: dict[str, Any]) -> str:
 
 
 def load_store(path: Path) -> dict[str, Any]:
-    if path.is_file():
-        return json.loads(path.read_text())
-    return {"runs": {}, "meta": {}}
+    """``runs.json``: ``{"meta": machine and date, "runs": {key: record}}``."""
+    if not path.is_file():
+        return {"runs": {}, "meta": {}}
+    store = json.loads(path.read_text())
+    store["runs"] = {run_key(r): dict(r, key=run_key(r)) for r in store["runs"].values()}
+    return store
 
 
 def save_store(path: Path, store: dict[str, Any]) -> None:
@@ -643,8 +727,10 @@ def settings_lines(store: dict[str, Any], dataset: str) -> list[str]:
 def target_lines(store: dict[str, Any]) -> list[str]:
     """The issue's targets, each checked against the measured means."""
 
-    def mean(dataset: str, sampler: str, key: str, loss: str) -> tuple[float, float, int]:
-        runs = _runs(store, group="main", dataset=dataset, sampler=sampler, loss=loss)
+    def mean(
+        dataset: str, sampler: str, key: str, loss: str, group: str = "main"
+    ) -> tuple[float, float, int]:
+        runs = _runs(store, group=group, dataset=dataset, sampler=sampler, loss=loss)
         if key == "fn":
             return _stat(_fn_rate(r) for r in runs)
         return _stat(r["test"][key] for r in runs)
@@ -683,6 +769,27 @@ def target_lines(store: dict[str, Any]) -> list[str]:
                 g, p = mean("ml1m", "gain", key, loss), mean("ml1m", peer, key, loss)
                 if p[2]:
                     row(f"ML-1M {key.upper()} gain > {peer} ({loss}; {peer}: {p[0]:.4f})", g, p[0])
+    if _runs(store, group="tuned", dataset="ml1m", sampler="gain"):
+        tuned = ("ml1m", "gain")
+        row(
+            "ML-1M HR@10 ≥ 0.73 (bpr, dim 64, 3 refreshes/epoch)",
+            mean(*tuned, "hr@10", "bpr", "tuned"),
+            0.73,
+        )
+        row(
+            "ML-1M NDCG@10 ≥ 0.45 (bpr, dim 64, 3 refreshes/epoch)",
+            mean(*tuned, "ndcg@10", "bpr", "tuned"),
+            0.45,
+        )
+        for key in ("hr@10", "ndcg@10"):
+            p = mean("ml1m", "dns", key, "bpr", "tuned")
+            if p[2]:
+                row(
+                    f"ML-1M {key.upper()} gain > dns (bpr, dim 64, 3 refreshes/epoch; "
+                    f"dns: {p[0]:.4f})",
+                    mean(*tuned, key, "bpr", "tuned"),
+                    p[0],
+                )
     if _runs(store, group="main", dataset="gowalla"):
         loss = best_loss("gowalla", "gain", "recall@20")
         row(
@@ -706,34 +813,71 @@ def target_lines(store: dict[str, Any]) -> list[str]:
     return rows
 
 
-def ablation_table(store: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    runs = _runs(store, group="ablation")
+#: Per data set: (label, test key) of the ablation table's two metrics and the validation key.
+ABLATION_METRICS = {
+    "ml1m": (("HR@10", "hr@10"), ("NDCG@10", "ndcg@10"), "ndcg@10"),
+    "synthetic": (("Recall@20", "recall@20"), ("NDCG@20", "ndcg@20"), "recall@20"),
+}
+
+
+def ablation_rows(
+    store: dict[str, Any], dataset: str, group: str = "ablation"
+) -> list[dict[str, Any]]:
+    """One row per variant of ``group``: its runs and mean metrics over seeds."""
+    (_, k1), (_, k2), kv = ABLATION_METRICS[dataset]
     order = {name: i for i, (name, *_rest) in enumerate(ABLATIONS)}
-    runs.sort(key=lambda r: order.get(r["variant"], 999))
+    notes = {name: note for name, note, *_rest in ABLATIONS}
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for r in _runs(store, group=group, dataset=dataset):
+        by_variant.setdefault(r["variant"], []).append(r)
+    rows = []
+    for name in sorted(by_variant, key=lambda n: order.get(n, 999)):
+        runs = by_variant[name]
+        rows.append(
+            {
+                "variant": name,
+                "note": notes.get(name, runs[0]["note"]),
+                "loss": runs[0]["loss"],
+                "runs": runs,
+                "m1": _stat(r["test"][k1] for r in runs),
+                "m2": _stat(r["test"][k2] for r in runs),
+                "val": _stat(r["validation"].get(kv, float("nan")) for r in runs),
+                "fn": _stat(_fn_rate(r) for r in runs),
+                "epochs": ", ".join(str(r["best_epoch"] + 1) for r in runs),
+                "seconds": float(np.mean([_epoch_seconds(r) for r in runs])),
+            }
+        )
+    return rows
+
+
+def ablation_table(store: dict[str, Any], dataset: str, group: str = "ablation") -> list[str]:
+    """Markdown table of the ablations on ``dataset`` (best second metric in bold)."""
+    (l1, _), (l2, _), kv = ABLATION_METRICS[dataset]
+    rows = ablation_rows(store, dataset, group)
     head = [
         "variant",
         "change from the base",
         "loss",
-        "test HR@10",
-        "test NDCG@10",
-        "N@1",
-        "val NDCG@10",
+        f"test {l1}",
+        f"test {l2}",
+        f"val {kv}",
         "best epoch",
         "false-neg. rate",
         "s/epoch",
+        "seeds",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    best = max((r["test"]["ndcg@10"] for r in runs), default=float("nan"))
-    for r in runs:
-        n10 = r["test"]["ndcg@10"]
-        mark = "**" if np.isclose(n10, best) else ""
+    best = max((row["m2"][0] for row in rows), default=float("nan"))
+    for row in rows:
+        m2 = _fmt(*row["m2"])
+        if np.isclose(row["m2"][0], best):
+            m2 = f"**{m2}**"
         lines.append(
-            f"| {r['variant']} | {r['note']} | {r['loss']} | {r['test']['hr@10']:.4f} | "
-            f"{mark}{n10:.4f}{mark} | {r['test']['ndcg@1']:.4f} | "
-            f"{r['validation'].get('ndcg@10', float('nan')):.4f} | {r['best_epoch'] + 1} | "
-            f"{_fn_rate(r):.5f} | {_epoch_seconds(r):.1f} |"
+            f"| {row['variant']} | {row['note']} | {row['loss']} | {_fmt(*row['m1'])} | {m2} | "
+            f"{_fmt(*row['val'])} | {row['epochs']} | {_fmt(*row['fn'], 5)} | "
+            f"{row['seconds']:.1f} | {len(row['runs'])} |"
         )
-    return lines, runs
+    return lines
 
 
 def memory_lines(store: dict[str, Any]) -> list[str]:
@@ -809,24 +953,38 @@ def write_report(store: dict[str, Any], out: Path, figures: list[Path]) -> Path:
             "",
         ]
         lines += _findings(store, dataset)
-    ab_lines, ab_runs = ablation_table(store)
-    if ab_runs:
-        base = next((r for r in ab_runs if r["variant"] == "base"), None)
+    if ablation_rows(store, "ml1m", "tuned"):
+        t = ", ".join(f"{k}={v}" for k, v in TUNED_TRAIN.items())
         lines += [
-            f"## Ablations of the gain sampler (ML-1M, NCF split, seed {ab_runs[0]['seed']})",
+            "## ML-1M with the best training settings of the ablations",
             "",
-            "One run per variant; each changes one setting of the base "
-            + (
-                f"({', '.join(f'{k}={v}' for k, v in base['options'].items())}; "
-                f"{', '.join(f'{k}={v}' for k, v in base['train'].items())})"
-                if base
-                else ""
-            )
-            + ". Best test NDCG@10 in bold.",
+            f"DNS and the gain sampler (settings as above) with {t}: "
+            "what the targets are checked against when it is better than the main table.",
             "",
-            *ab_lines,
+            *ablation_table(store, "ml1m", "tuned"),
             "",
-            *_ablation_findings(ab_runs),
+        ]
+    for dataset in ("ml1m", "synthetic"):
+        rows = ablation_rows(store, dataset)
+        if not rows:
+            continue
+        base = next((row["runs"][0] for row in rows if row["variant"] == "base"), None)
+        seeds = sorted({r["seed"] for row in rows for r in row["runs"]})
+        settings = (
+            f" (base: {', '.join(f'{k}={v}' for k, v in base['options'].items())}; "
+            f"{', '.join(f'{k}={v}' for k, v in base['train'].items())})"
+            if base
+            else ""
+        )
+        lines += [
+            f"## Ablations of the gain sampler: {TITLES[dataset]}",
+            "",
+            f"Seeds {', '.join(map(str, seeds))}; each variant changes one setting of the "
+            f"base{settings}. Best test {ABLATION_METRICS[dataset][1][0]} in bold.",
+            "",
+            *ablation_table(store, dataset),
+            "",
+            *_ablation_findings(rows, ABLATION_METRICS[dataset][1][0]),
             "",
         ]
     mem = memory_lines(store)
@@ -847,9 +1005,25 @@ def write_report(store: dict[str, Any], out: Path, figures: list[Path]) -> Path:
         for fig in figures:
             rel = os.path.relpath(fig, out)
             lines += [f"![{fig.stem}]({rel})", ""]
+    lines += ["## Every run", "", *run_lines(store), ""]
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
+
+
+def run_lines(store: dict[str, Any]) -> list[str]:
+    """One row per run: its key, test headline, best epoch and wall time."""
+    lines = [
+        "| run | test | best epoch | epochs | wall s | device |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in sorted(store["runs"]):
+        r = store["runs"][key]
+        lines.append(
+            f"| {key} | {_headline(r)} | {r['best_epoch'] + 1} | {len(r['history'])} | "
+            f"{r['wall_seconds']:.0f} | {r['device']} |"
+        )
+    return lines
 
 
 def _findings(store: dict[str, Any], dataset: str) -> list[str]:
@@ -880,26 +1054,27 @@ def _findings(store: dict[str, Any], dataset: str) -> list[str]:
     return [*out, ""] if out else []
 
 
-def _ablation_findings(runs: list[dict[str, Any]]) -> list[str]:
-    base = next((r for r in runs if r["variant"] == "base"), None)
+def _ablation_findings(rows: list[dict[str, Any]], label: str) -> list[str]:
+    """Generated sentences: which variants beat the base, which lost most."""
+    base = next((row for row in rows if row["variant"] == "base"), None)
     if base is None:
         return []
-    b = base["test"]["ndcg@10"]
-    better = [r for r in runs if r["test"]["ndcg@10"] > b and r is not base]
-    worse = sorted(runs, key=lambda r: r["test"]["ndcg@10"])[:3]
-    lines = [f"Base test NDCG@10 {b:.4f}, HR@10 {base['test']['hr@10']:.4f}."]
+    b = base["m2"][0]
+    others = [row for row in rows if row is not base]
+    better = sorted((row for row in others if row["m2"][0] > b), key=lambda row: -row["m2"][0])
+    worse = sorted(others, key=lambda row: row["m2"][0])[:3]
+    lines = [f"Base: test {label} {b:.4f}, false-negative rate {base['fn'][0]:.5f}."]
     if better:
-        better.sort(key=lambda r: -r["test"]["ndcg@10"])
         lines.append(
-            "Variants above the base: "
-            + "; ".join(f"{r['variant']} ({r['test']['ndcg@10'] - b:+.4f})" for r in better)
+            "Above the base: "
+            + "; ".join(f"{row['variant']} ({row['m2'][0] - b:+.4f})" for row in better)
             + "."
         )
     else:
-        lines.append("No variant beat the base on test NDCG@10.")
+        lines.append(f"No variant beat the base on test {label}.")
     lines.append(
-        "Largest losses: "
-        + "; ".join(f"{r['variant']} ({r['test']['ndcg@10'] - b:+.4f})" for r in worse)
+        "Largest drops: "
+        + "; ".join(f"{row['variant']} ({row['m2'][0] - b:+.4f})" for row in worse)
         + "."
     )
     return lines
@@ -1034,22 +1209,23 @@ def memory_figure(store: dict[str, Any], dataset: str, out: Path) -> Path | None
     return path
 
 
-def ablation_figure(runs: list[dict[str, Any]], out: Path) -> Path | None:
+def ablation_figure(store: dict[str, Any], dataset: str, out: Path) -> Path | None:
+    """Bar chart of the ablations' test metric (mean over seeds)."""
     import matplotlib.pyplot as plt
 
-    if not runs:
+    rows = ablation_rows(store, dataset)
+    if not rows:
         return None
-    names = [r["variant"] for r in runs]
-    values = [r["test"]["ndcg@10"] for r in runs]
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(runs) + 1.2))
+    names = [row["variant"] for row in rows]
+    values = [row["m2"][0] for row in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.2))
     colors = ["tab:red" if n == "base" else "tab:gray" for n in names]
     ax.barh(names[::-1], values[::-1], color=colors[::-1])
-    lo = min(values)
-    ax.set_xlim(lo - 0.02, max(values) + 0.01)
-    ax.set_xlabel("test NDCG@10 (ML-1M, NCF protocol)")
+    ax.set_xlim(min(values) - 0.02, max(values) + 0.01)
+    ax.set_xlabel(f"test {ABLATION_METRICS[dataset][1][0]} ({TITLES[dataset].split(',')[0]})")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    path = out / "figures" / "ml1m_ablations.png"
+    path = out / "figures" / f"{dataset}_ablations.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -1065,8 +1241,8 @@ def make_figures(store: dict[str, Any], out: Path) -> list[Path]:
         paths.append(curve_figure(store, dataset, out, "metric"))
         paths.append(curve_figure(store, dataset, out, "fn"))
         paths.append(memory_figure(store, dataset, out))
-    _, ab_runs = ablation_table(store)
-    paths.append(ablation_figure(ab_runs, out))
+        if dataset in ABLATION_METRICS:
+            paths.append(ablation_figure(store, dataset, out))
     return [p for p in paths if p is not None]
 
 
@@ -1081,7 +1257,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", choices=DATASETS, action="append", help="data set(s) to run")
     p.add_argument("--out", help="output folder (default: docs; --quick: a temp folder)")
     p.add_argument("--seeds", type=int, default=2, help="seeds of the main comparison (default 2)")
-    p.add_argument("--no-ablations", action="store_true", help="skip the ML-1M ablations")
+    p.add_argument(
+        "--no-ablations", action="store_true", help="skip the ablations (ML-1M, synthetic)"
+    )
     p.add_argument("--report-only", action="store_true", help="only regenerate report and figures")
     p.add_argument("--fresh", action="store_true", help="retrain runs already in runs.json")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
