@@ -600,6 +600,7 @@ def machine_info() -> dict[str, Any]:
         "gnno": getattr(gnno, "__version__", "?"),
         "commit": commit,
         "threads": "1 torch thread, 1 gnno thread",
+        "load": f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?",
     }
 
 
@@ -910,7 +911,12 @@ def write_report(store: dict[str, Any], out: Path, figures: list[Path]) -> Path:
     """Writes ``out/RESULTS.md`` from the stored runs."""
     meta = store.get("meta", {})
     runs = list(store["runs"].values())
-    seeds = sorted({r["seed"] for r in runs if r["group"] == "main"})
+    seeds = {
+        d: sorted({r["seed"] for r in _runs(store, group="main", dataset=d)}) for d in DATASETS
+    }
+    seed_text = "; ".join(
+        f"{d}: {len(s)} ({', '.join(map(str, s))})" for d, s in seeds.items() if s
+    )
     total = sum(r["wall_seconds"] for r in runs)
     lines = [
         "# gnno sampler study",
@@ -920,9 +926,11 @@ def write_report(store: dict[str, Any], out: Path, figures: list[Path]) -> Path:
         "",
         f"* Date: {meta.get('date', '?')}; machine: {meta.get('machine', '?')}; "
         f"{meta.get('threads', '')}; Python {meta.get('python', '?')}, torch "
-        f"{meta.get('torch', '?')}, commit {meta.get('commit', '?')}.",
+        f"{meta.get('torch', '?')}, commit {meta.get('commit', '?')}; load average "
+        f"{meta.get('load', '?')} when the last invocation started (timings are noisy "
+        "when the machine is shared).",
         f"* {len(runs)} runs, {total / 60:.0f} minutes of training and evaluation in all; "
-        f"main comparison over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}), "
+        f"seeds of the main comparison: {seed_text}; "
         "shown as mean ± half the range (max − min)/2 over seeds.",
         "* Model selection: the epoch with the best validation metric (NDCG@10 on ML-1M, "
         "Recall@20 elsewhere) on one interaction per user held out of the training data "
@@ -938,6 +946,9 @@ def write_report(store: dict[str, Any], out: Path, figures: list[Path]) -> Path:
     target = target_lines(store)
     if len(target) > 2:
         lines += ["## Targets", "", *target, ""]
+    summary = summary_lines(store)
+    if summary:
+        lines += ["## What the numbers say", "", *summary, ""]
     for dataset in DATASETS:
         if not _runs(store, group="main", dataset=dataset):
             continue
@@ -1011,6 +1022,84 @@ def write_report(store: dict[str, Any], out: Path, figures: list[Path]) -> Path:
     return path
 
 
+def summary_lines(store: dict[str, Any]) -> list[str]:
+    """Generated findings: gain vs DNS against the seed spread, the separation
+    of ``G`` between true and false negatives, and what the ablations changed."""
+    out = []
+    for dataset in DATASETS:
+        key = REPORTED[dataset][1][1]
+        label = REPORTED[dataset][1][0]
+        for loss in LOSS_NAMES:
+            g = _stat(
+                r["test"][key]
+                for r in _runs(store, group="main", dataset=dataset, sampler="gain", loss=loss)
+            )
+            d = _stat(
+                r["test"][key]
+                for r in _runs(store, group="main", dataset=dataset, sampler="dns", loss=loss)
+            )
+            if not (g[2] and d[2]):
+                continue
+            diff = g[0] - d[0]
+            noise = g[1] + d[1]
+            verdict = "within" if abs(diff) <= noise else "outside"
+            out.append(
+                f"* {dataset}, {loss}: gain − DNS = {diff:+.4f} test {label} "
+                f"({verdict} the seed spread, ±{noise:.4f})."
+            )
+    for dataset in DATASETS:
+        gaps = []
+        for r in _runs(store, group="main", dataset=dataset, sampler="gain"):
+            mem = [h["memory"] for h in r["history"] if "memory" in h]
+            if mem and mem[-1]["false"]["g"].get("n") and mem[-1]["true"]["g"].get("n"):
+                last = mem[-1]
+                gaps.append(
+                    (
+                        last["true"]["g"]["mean"] - last["false"]["g"]["mean"],
+                        last["false"]["h"]["mean"] - last["true"]["h"]["mean"],
+                    )
+                )
+        if gaps:
+            dg = float(np.mean([a for a, _ in gaps]))
+            dh = float(np.mean([b for _, b in gaps]))
+            out.append(
+                f"* {dataset}: in the memory at the last epoch, true negatives have a mean `G` "
+                f"{dg:+.4f} above false negatives, while false negatives have a mean `H` "
+                f"{dh:+.4f} above true negatives. With `beta = 1` the gain criterion's factor "
+                f"`1 + beta·(G − g0)` differs by about {abs(dg):.1%} between the two: "
+                + (
+                    "`G` points the right way (higher for true negatives) but is weak next to `H`."
+                    if dg > 0
+                    else "`G` does not separate them."
+                )
+            )
+    for dataset in ("ml1m", "synthetic"):
+        rows = {row["variant"]: row for row in ablation_rows(store, dataset)}
+        base = rows.get("base")
+        if base is None:
+            continue
+        label = ABLATION_METRICS[dataset][1][0]
+        parts = []
+        for name in (
+            "beta-3",
+            "beta-10",
+            "beta-30",
+            "crit-hardness",
+            "crit-additive",
+            "mem-1",
+            "mem-4-softmax",
+        ):
+            if name in rows:
+                row = rows[name]
+                parts.append(
+                    f"{name}: {label} {row['m2'][0] - base['m2'][0]:+.4f}, false-negative rate "
+                    f"{row['fn'][0] / base['fn'][0] - 1:+.0%}"
+                )
+        if parts:
+            out.append(f"* {dataset} ablations against the base: " + "; ".join(parts) + ".")
+    return out
+
+
 def run_lines(store: dict[str, Any]) -> list[str]:
     """One row per run: its key, test headline, best epoch and wall time."""
     lines = [
@@ -1042,6 +1131,12 @@ def _findings(store: dict[str, Any], dataset: str) -> list[str]:
         ranked = sorted(means, key=lambda s: -means[s])
         text = ", ".join(f"{s} {means[s]:.4f}" for s in ranked)
         out.append(f"* {loss}: test {label} ranks {text}.")
+        if "srns" in means and "uniform" in means and means["srns"] < means["uniform"]:
+            out.append(
+                "  SRNS trails uniform sampling: each user's negatives come from its s1 = 8 "
+                "memory items, refreshed once per epoch, so a user meets at most 8 distinct "
+                "negatives per epoch (the published warm-up alone is 50 epochs)."
+            )
         if "gain" in means:
             others = [s for s in ranked if s != "gain"]
             if others:
@@ -1118,7 +1213,17 @@ def curve_figure(store: dict[str, Any], dataset: str, out: Path, what: str) -> P
                 y = _per_epoch(runs, lambda h: h["metrics"][metric])
             else:
                 y = _per_epoch(runs, lambda h: h.get("false_negative_rate", np.nan))
-            ax.plot(np.arange(1, len(y) + 1), y, label=sampler, color=COLORS[sampler], lw=1.6)
+            # DNS dashed on top of the gain sampler: the two often overlap.
+            ax.plot(
+                np.arange(1, len(y) + 1),
+                y,
+                label=sampler,
+                color=COLORS[sampler],
+                lw=3.0 if sampler == "gain" else 1.6,
+                ls="--" if sampler == "dns" else "-",
+                alpha=0.75 if sampler == "gain" else 1.0,
+                zorder=3 if sampler == "dns" else 2,
+            )
         ax.set_title(f"{loss} loss")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
