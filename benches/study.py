@@ -959,8 +959,8 @@ def write_report(store: dict[str, Any], out: Path, figures: list[Path]) -> Path:
         lines += [
             "## ML-1M with the best training settings of the ablations",
             "",
-            f"DNS and the gain sampler (settings as above) with {t}: "
-            "what the targets are checked against when it is better than the main table.",
+            f"DNS and the gain sampler (sampler settings as above) with {t}; the targets "
+            "table checks these runs as well.",
             "",
             *ablation_table(store, "ml1m", "tuned"),
             "",
