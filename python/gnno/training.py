@@ -142,12 +142,13 @@ class Trainer:
             a resumed run would differ from an uninterrupted one.
         prefetch: how many batches (with their negatives) a background
             thread keeps ready ahead of training (it works on one more);
-            ``0`` draws in the training loop. Exact: the sampler sees the same calls in the same order,
-            and the thread stops at every refresh. Used only while the
-            sampler's draws read nothing but its own state
-            (``sampler.draws_from_snapshot``; a score-based sampler bound to a
-            model without ``user_vectors()``/``item_vectors()`` calls the live
-            model in every draw and runs in the loop). If training stops
+            ``0`` draws in the training loop. Exact: the sampler sees the
+            same calls in the same order, and the thread stops at every
+            refresh. Used only while the sampler's draws read nothing but
+            its own state (``sampler.draws_from_snapshot``; a score-based
+            sampler bound to a model without ``user_vectors()`` /
+            ``item_vectors()`` calls the live model in every draw and runs
+            in the loop). If training stops
             mid-epoch (an exception), the sampler may have drawn up to
             ``prefetch + 1`` batches more than were trained on; checkpoints
             are taken between epochs, where nothing is ahead. The thread
