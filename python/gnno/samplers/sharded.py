@@ -15,7 +15,10 @@ rank and each rank's memory is about ``1/R`` of the whole::
         negatives = sampler.sample_for_pairs(users_b, positives_b)   # global ids in
 
 Calls take and return global ids; a user of another rank is an error
-(``NotInShardError``). Each rank's sampler has its own seed, derived from
+(``NotInShardError``). Ranks hold different numbers of training pairs,
+while DDP needs the same number of steps on every rank: cut each epoch to
+the smallest rank's number of batches, or pad, as ``DistributedSampler``
+does. Each rank's sampler has its own seed, derived from
 ``(seed, num_replicas, rank)``, so ranks draw independently and a rerun
 draws the same. ``state_dict`` is per rank: each rank saves and loads its
 own (gathering all of them on one rank would need the whole state there,
@@ -35,7 +38,7 @@ from gnno._arrays import as_floats, as_ids, positive_int
 from gnno.exceptions import EmptyInputError, GnnoError, IdOutOfRangeError, NotInShardError
 from gnno.interactions import Interactions
 from gnno.samplers.base import Sampler, _check_seed, _check_train
-from gnno.scoring import require_model, unwrap_parallel
+from gnno.scoring import require_model
 
 
 def rank_seed(seed: int, num_replicas: int, rank: int) -> int:
@@ -272,7 +275,7 @@ class _ShardModel:
     this rank's rows of ``user_vectors()``."""
 
     def __init__(self, model: Any, num_replicas: int, rank: int) -> None:
-        self.model = unwrap_parallel(model)
+        self.model = model
         self._n, self._r = num_replicas, rank
         uv = getattr(self.model, "user_vectors", None)
         iv = getattr(self.model, "item_vectors", None)
