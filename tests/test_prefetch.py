@@ -49,8 +49,11 @@ def test_prefetcher_runs_at_most_depth_plus_one_ahead():
 
     with Prefetcher(source(), depth=2) as p:
         assert next(p) == 0
-        time.sleep(0.2)
-        # One taken, two queued, one made and waiting for room.
+        # One taken, two queued, one made and waiting for room; no more.
+        deadline = time.monotonic() + 5.0
+        while len(made) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
         assert len(made) == 4
     assert len(made) == 4  # closing stopped it
 
