@@ -1,4 +1,5 @@
-"""Timing a Rust path against the numpy reference it replaces, in one run.
+"""Timing a Rust path against the numpy reference it replaces (or a sampler
+against uniform sampling), in one run.
 
 With ``--benchmark-enable`` pytest-benchmark measures the fast path
 (median of its rounds) and the reference is timed here the same way; in
@@ -99,6 +100,64 @@ def fraction_of_peak(
         "measured": enabled,
         "kind": "fraction of peak",
     }
+    benchmark.extra_info.update(record)
+    RESULTS.append(record)
+    return record
+
+
+def compare_interleaved(
+    benchmark: Any,
+    name: str,
+    target: Callable[[], Any],
+    reference: Callable[[], Any],
+    items: float,
+    unit: str,
+    *,
+    rounds: int = 5,
+    warmup_rounds: int = 1,
+    extra: Callable[[], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Like ``compare``, for jobs long enough that the machine's load drifts
+    between them: ``reference`` and ``target`` alternate round by round (the
+    reference runs as pytest-benchmark's untimed setup), so both meet the
+    same conditions. Medians of each's own rounds; warm-up rounds (both
+    jobs) are not counted. ``extra()`` adds its values to the record."""
+    enabled = not getattr(benchmark, "disabled", False)
+    times: dict[str, list[float]] = {"target": [], "reference": []}
+
+    def timed(key: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            t = time.perf_counter()
+            out = fn()
+            times[key].append(time.perf_counter() - t)
+            return out
+
+        return run
+
+    warm = warmup_rounds if enabled else 0
+    benchmark.pedantic(
+        timed("target", target),
+        setup=timed("reference", reference),
+        rounds=rounds if enabled else 1,
+        warmup_rounds=warm,
+        iterations=1,
+    )
+    fast_s = statistics.median(times["target"][warm:])
+    ref_s = statistics.median(times["reference"][warm:])
+    record = {
+        "name": name,
+        "unit": unit,
+        "items": items,
+        "rust_median_s": fast_s,
+        "reference_median_s": ref_s,
+        "rust_items_per_s": items / fast_s,
+        "reference_items_per_s": items / ref_s,
+        "ratio": ref_s / fast_s,
+        "measured": enabled,
+        "rounds": len(times["target"]) - warm,
+    }
+    if extra is not None:
+        record.update(extra())
     benchmark.extra_info.update(record)
     RESULTS.append(record)
     return record

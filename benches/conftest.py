@@ -42,6 +42,14 @@ def ml1m(ml1m_pairs):
     return gnno.Interactions.from_pairs(*ml1m_pairs)
 
 
+@pytest.fixture(scope="session")
+def gowalla(data_dir: Path):
+    """Gowalla's LightGCN training split (29,858 x 40,981, 810,128 pairs)."""
+    from gnno.datasets import load_lightgcn
+
+    return load_lightgcn(data_dir / "gowalla")[0]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from _compare import RESULTS
 

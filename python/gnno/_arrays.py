@@ -74,12 +74,32 @@ def like(arr: np.ndarray, ref: Any) -> Any:
     tensor, else as numpy. Ids become ``torch.long``."""
     if not is_tensor(ref):
         return arr
+    return to_device(arr, ref.device)
+
+
+def staged(arr: np.ndarray, device: Any) -> Any:
+    """``arr`` as a CPU tensor ready to go to ``device``: in pinned (page-
+    locked) memory for CUDA, so that the copy can be asynchronous; shared
+    with ``arr`` otherwise. Safe to call from any thread."""
     import torch
 
     t = torch.from_numpy(arr)
-    if ref.device.type != "cpu":
-        t = t.pin_memory().to(ref.device, non_blocking=True)
+    if torch.device(device).type == "cuda":
+        t = t.pin_memory()
     return t
+
+
+def to_device(arr: Any, device: Any) -> Any:
+    """``arr`` (numpy, or a tensor from ``staged``) as a tensor on ``device``.
+    Copies to CUDA are non-blocking from pinned memory: they are ordered on
+    the current stream before any later use of the tensor, and the caching
+    host allocator keeps the pinned buffer until the copy has run."""
+    import torch
+
+    t = staged(arr, device) if isinstance(arr, np.ndarray) else arr
+    if t.device == torch.device(device):
+        return t
+    return t.to(device, non_blocking=t.is_pinned())
 
 
 def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:

@@ -1,7 +1,7 @@
 """The exceptions gnno raises. All are ``ValueError`` subclasses.
 
 They are defined in the compiled core (so Rust errors map to them directly)
-and re-exported here.
+and re-exported here; ``NotInShardError`` is raised from Python only.
 """
 
 from gnno._gnno import (
@@ -14,9 +14,15 @@ from gnno._gnno import (
     ShapeError,
 )
 
+
+class NotInShardError(IdOutOfRangeError):
+    """A user id that another rank's ``ShardedSampler`` holds."""
+
+
 __all__ = [
     "GnnoError",
     "IdOutOfRangeError",
+    "NotInShardError",
     "ShapeError",
     "NonFiniteError",
     "EmptyInputError",

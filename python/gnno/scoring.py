@@ -33,9 +33,22 @@ def model_device(model: Any) -> Any:
     return torch.device("cpu")
 
 
+def unwrap_parallel(model: Any) -> Any:
+    """The module inside torch's ``DistributedDataParallel`` /
+    ``DataParallel`` wrappers (their forward adds nothing to scoring, and
+    they hide ``user_vectors()``); any other model as it is."""
+    import torch
+
+    wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+    while isinstance(model, wrappers):
+        model = model.module
+    return model
+
+
 def model_vectors(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """``(user_vectors, item_vectors)`` as float32 numpy, or None when the
     model is not a dot-product model."""
+    model = unwrap_parallel(model)
     uv = getattr(model, "user_vectors", None)
     iv = getattr(model, "item_vectors", None)
     if not (callable(uv) and callable(iv)):
@@ -94,8 +107,10 @@ def score_pairs(model: Callable[..., Any], users: np.ndarray, items: np.ndarray)
 
 
 def require_model(model: Any) -> Any:
+    """``model`` (looked through DDP / DataParallel), or an error when there
+    is none."""
     if model is None or not callable(model):
         raise GnnoError(
             "refresh needs the model: a torch module with forward(users, items) or a callable"
         )
-    return model
+    return unwrap_parallel(model)

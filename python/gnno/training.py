@@ -10,6 +10,12 @@ One epoch::
     metrics = evaluator(model)                           # early stopping, best state
     checkpoint + one log line
 
+With ``prefetch`` (on by default) a background thread makes the next
+batches and draws their negatives while the model trains on the current
+one. It makes the same sampler calls in the same order as the loop above and
+never draws across a refresh (it stops at each refresh point and starts again
+after it), so the run is bit-identical to ``prefetch=0``.
+
 Everything random in an epoch is derived from ``(seed, epoch)`` (batch order,
 groups) or lives in a state that the checkpoint holds (sampler stream and
 memory, optimizer, torch RNG), so training 2 epochs and resuming for 2 more
@@ -18,19 +24,22 @@ gives the same weights as 4 epochs in one go.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from gnno._arrays import finite_float, positive_int
+from gnno._arrays import finite_float, positive_int, staged, to_device
+from gnno._prefetch import Prefetcher
 from gnno.exceptions import GnnoError, NonFiniteError
 from gnno.interactions import Interactions
 from gnno.losses import DEFAULT_MARGIN, bpr_loss, group_hinge_loss
@@ -54,6 +63,16 @@ _RESUME_KEYS = (
     "margin",
     "metric",
 )
+
+
+class _Batch(NamedTuple):
+    """One step's data: ``users`` and ``negatives`` as numpy (for the
+    false-negative count), and ``(users, positives, negatives, mask)`` as
+    CPU tensors staged for the device (pinned for CUDA)."""
+
+    users: np.ndarray
+    negatives: np.ndarray
+    tensors: tuple[Any, ...]
 
 
 @dataclass
@@ -121,6 +140,20 @@ class Trainer:
             JSON-serialisable values. For observing the sampler or model
             (diagnostics, figures); it must not draw from the sampler, or
             a resumed run would differ from an uninterrupted one.
+        prefetch: how many batches (with their negatives) a background
+            thread keeps ready ahead of training (it works on one more);
+            ``0`` draws in the training loop. Exact: the sampler sees the
+            same calls in the same order, and the thread stops at every
+            refresh. Used only while the sampler's draws read nothing but
+            its own state (``sampler.draws_from_snapshot``; a score-based
+            sampler bound to a model without ``user_vectors()`` /
+            ``item_vectors()`` calls the live model in every draw and runs
+            in the loop). If training stops
+            mid-epoch (an exception), the sampler may have drawn up to
+            ``prefetch + 1`` batches more than were trained on; checkpoints
+            are taken between epochs, where nothing is ahead. The thread
+            hides the sampler's time only where a core is free for it (a
+            GPU run's host, or a CPU run with spare cores).
     """
 
     def __init__(
@@ -149,6 +182,7 @@ class Trainer:
         progress: bool = True,
         ground_truth: Interactions | None = None,
         on_epoch_end: Callable[[Trainer, dict[str, Any]], None] | None = None,
+        prefetch: int = 2,
     ) -> None:
         if not isinstance(model, torch.nn.Module):
             raise GnnoError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -194,6 +228,7 @@ class Trainer:
         self.progress = bool(progress)
         self.ground_truth = ground_truth
         self.on_epoch_end = on_epoch_end
+        self.prefetch = positive_int(prefetch, "prefetch", minimum=0)
         self.log_path = None if log_path is None else Path(log_path)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
@@ -223,6 +258,7 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_epochs = 0
         self.stopped_early = False
+        self._sampler_busy = 0.0
 
     # -- public API ---------------------------------------------------------
     def fit(self, resume: bool | str | os.PathLike[str] = False) -> TrainResult:
@@ -357,42 +393,40 @@ class Trainer:
         false_neg = 0
 
         self.model.train()
+        self._sampler_busy = 0.0  # seconds inside sampler calls, in whichever thread
         t0 = time.perf_counter()
         self.sampler.set_epoch(epoch)
         self._refresh()
         t_sampling += time.perf_counter() - t0
 
-        batches = self._bpr_batches(epoch) if self.loss == "bpr" else self._group_batches(epoch)
         n_steps = self._n_steps()
         # Per-step sums stay on the device (no sync per step); float32 there,
         # float64 once on the CPU (some devices have no float64).
         loss_parts: list[torch.Tensor] = []
         n_terms = 0
         bar = _progress(n_steps, f"epoch {epoch + 1}/{self.epochs}", self.progress)
-        for step, (users, pos, pos_mask) in enumerate(batches):
-            t0 = time.perf_counter()
-            if step and self.refresh_every and step % self.refresh_every == 0:
-                self._refresh()
-            if self.loss == "bpr":
-                neg = self.sampler.sample_for_pairs(users, pos, self.negatives_per_pair)
-            else:
-                neg = self.sampler.sample(users, self.negatives_per_user)
-            neg = np.asarray(neg, dtype=np.int64)
-            t_sampling += time.perf_counter() - t0
-
-            if self.ground_truth is not None:
+        with closing(self._batches_with_negatives(epoch, n_steps)) as batches:
+            for step in itertools.count():
+                # Waiting for a batch is sampling time: the draws (serial) or
+                # what the prefetch thread has not hidden, and refreshes.
                 t0 = time.perf_counter()
-                false_neg += self._count_false_negatives(users, neg)
-                drawn += neg.size
-                t_other += time.perf_counter() - t0
+                batch = next(batches, None)
+                t_sampling += time.perf_counter() - t0
+                if batch is None:
+                    break
+                if self.ground_truth is not None:
+                    t0 = time.perf_counter()
+                    false_neg += self._count_false_negatives(batch.users, batch.negatives)
+                    drawn += batch.negatives.size
+                    t_other += time.perf_counter() - t0
 
-            loss = self._step(users, pos, pos_mask, neg)
-            loss_parts.append(loss.detach().float() * len(users))
-            n_terms += len(users)
-            if bar is not None:
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
+                loss = self._step(*batch.tensors)
+                loss_parts.append(loss.detach().float() * len(batch.users))
+                n_terms += len(batch.users)
+                if bar is not None:
+                    bar.update(1)
+                    if step % 50 == 0:
+                        bar.set_postfix(loss=f"{loss.item():.4f}")
         if bar is not None:
             bar.close()
         if self.device.type == "cuda":
@@ -425,6 +459,8 @@ class Trainer:
             "training": loop_seconds - t_sampling - t_other,
             "evaluation": t_eval,
             "total": time.perf_counter() - start,
+            # Time the sampler worked, overlapped with training or not.
+            "sampler_busy": self._sampler_busy,
         }
         self._update_best(epoch, metrics)
         record["best_epoch"] = self.best_epoch
@@ -433,12 +469,10 @@ class Trainer:
         return record
 
     def _step(
-        self, users: np.ndarray, pos: np.ndarray, pos_mask: np.ndarray | None, neg: np.ndarray
+        self, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         dev = self.device
-        u = torch.from_numpy(users).to(dev)
-        p = torch.from_numpy(pos).to(dev)
-        n = torch.from_numpy(neg).to(dev)
+        u, p, n = to_device(u, dev), to_device(p, dev), to_device(n, dev)
         if self.loss == "bpr":
             # One forward over (positive, negatives): (B, 1 + K).
             scores = self.model(u, torch.cat([p.unsqueeze(1), n], dim=1))
@@ -446,14 +480,48 @@ class Trainer:
         else:
             width = p.shape[1]
             scores = self.model(u, torch.cat([p, n], dim=1))
-            mask = None if pos_mask is None else torch.from_numpy(pos_mask).to(dev)
             loss = group_hinge_loss(
-                scores[:, :width], scores[:, width:], margin=self.margin, pos_mask=mask
+                scores[:, :width],
+                scores[:, width:],
+                margin=self.margin,
+                pos_mask=None if mask is None else to_device(mask, dev),
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return loss
+
+    # -- batches and their negatives ----------------------------------------------
+    def _batches_with_negatives(self, epoch: int, n_steps: int) -> Iterator[_Batch]:
+        """The epoch's batches with their negatives. Refreshes the sampler
+        every ``refresh_every`` steps; each stretch between two refreshes is
+        drawn ahead in a background thread when ``prefetch`` allows."""
+        batches = self._bpr_batches(epoch) if self.loss == "bpr" else self._group_batches(epoch)
+        every = self.refresh_every or max(1, n_steps)
+        for lo in range(0, n_steps, every):
+            if lo:
+                self._refresh()
+            stretch = self._draw(itertools.islice(batches, every))
+            if self.prefetch and getattr(self.sampler, "draws_from_snapshot", False):
+                with Prefetcher(stretch, self.prefetch) as ahead:
+                    yield from ahead
+            else:
+                yield from stretch
+
+    def _draw(
+        self, batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+    ) -> Iterator[_Batch]:
+        dev = self.device
+        for users, pos, pos_mask in batches:
+            t0 = time.perf_counter()
+            if self.loss == "bpr":
+                neg = self.sampler.sample_for_pairs(users, pos, self.negatives_per_pair)
+            else:
+                neg = self.sampler.sample(users, self.negatives_per_user)
+            neg = np.asarray(neg, dtype=np.int64)
+            self._sampler_busy += time.perf_counter() - t0
+            mask = None if pos_mask is None else staged(pos_mask, dev)
+            yield _Batch(users, neg, (staged(users, dev), staged(pos, dev), staged(neg, dev), mask))
 
     def _count_false_negatives(self, users: np.ndarray, neg: np.ndarray) -> int:
         gt = self.ground_truth
@@ -468,6 +536,7 @@ class Trainer:
 
     def _refresh(self) -> None:
         # Scores for the sampler come from the model as it would be evaluated.
+        t0 = time.perf_counter()
         was_training = self.model.training
         self.model.eval()
         try:
@@ -475,6 +544,7 @@ class Trainer:
                 self.sampler.refresh(self.model)
         finally:
             self.model.train(was_training)
+            self._sampler_busy += time.perf_counter() - t0
 
     def _evaluate(self) -> dict[str, float]:
         if self.evaluator is None:

@@ -8,6 +8,7 @@ from gnno.exceptions import GnnoError
 from gnno.interactions import Interactions
 from gnno.samplers.base import Sampler
 from gnno.samplers.dynamic import DNSSampler, GainSampler, ScoreSampler, SRNSSampler
+from gnno.samplers.sharded import ShardedSampler
 from gnno.samplers.simple import PopularitySampler, UniformSampler
 
 #: Sampler classes by the short name the command line and configs use.
@@ -36,6 +37,7 @@ __all__ = [
     "DNSSampler",
     "SRNSSampler",
     "GainSampler",
+    "ShardedSampler",
     "SAMPLERS",
     "build_sampler",
 ]

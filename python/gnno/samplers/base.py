@@ -87,6 +87,15 @@ class Sampler:
     def epoch(self) -> int:
         return int(self._core.epoch)
 
+    @property
+    def draws_from_snapshot(self) -> bool:
+        """Whether draws read nothing but the sampler's own state (its stream
+        position, memory and the last refresh's snapshot of the model), so
+        that the draws between two refreshes may be made ahead of training,
+        in another thread, with the same results (the Trainer's
+        ``prefetch``). Score-free samplers: always."""
+        return True
+
     def refresh(self, model: Any = None) -> None:  # noqa: B027 - optional hook
         """Updates score-based state from ``model``; nothing for this sampler."""
 

@@ -85,6 +85,13 @@ class ScoreSampler(Sampler):
         self._dot = True
         self._core.refresh_from_vectors()
 
+    @property
+    def draws_from_snapshot(self) -> bool:
+        """True after a refresh with a dot-product model (draws are scored
+        from the copied vectors); False while bound to any other model,
+        whose draws call the live model."""
+        return self._dot or self._model is None
+
     # -- draws ---------------------------------------------------------------
     def _draw(self, users: np.ndarray, positives: np.ndarray | None, k: int) -> np.ndarray:
         if self._dot or self._model is None:
