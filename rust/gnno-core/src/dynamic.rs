@@ -984,6 +984,34 @@ impl DrawContext<'_> {
     /// visiting candidates in decreasing hardness the rest are pruned once
     /// `hard·bound` falls below the best value. Same answer as the full
     /// scan (ties to the earlier candidate), a fraction of the gain work.
+    /// The plain scan, for draws with more candidates than the stack buffer.
+    fn choose_gain_argmax_large(
+        &self,
+        u: usize,
+        anchor: i64,
+        s_i: f32,
+        items: &[i64],
+        scores: &[f32],
+        beta: f32,
+    ) -> i64 {
+        let g0 = self.refresh.g0;
+        let mut best = 0usize;
+        let mut best_v = f32::NEG_INFINITY;
+        for (c, (&j, &s_j)) in items.iter().zip(scores).enumerate() {
+            let h = if anchor >= 0 {
+                sigmoid(s_j - s_i)
+            } else {
+                sigmoid(s_j)
+            };
+            let v = h * (1.0 + beta * (self.gain(u, j, s_j) - g0)).max(0.0);
+            if v > best_v || c == 0 {
+                best_v = v;
+                best = c;
+            }
+        }
+        items[best]
+    }
+
     fn choose_gain_argmax(
         &self,
         u: usize,
@@ -997,30 +1025,37 @@ impl DrawContext<'_> {
         let bound = (1.0 + beta * (1.0 - g0))
             .max(1.0 + beta * (0.0 - g0))
             .max(0.0);
-        let hard: Vec<f32> = scores
-            .iter()
-            .map(|&s_j| {
-                if anchor >= 0 {
-                    sigmoid(s_j - s_i)
-                } else {
-                    sigmoid(s_j)
-                }
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..items.len()).collect();
-        order.sort_by(|&a, &b| {
-            hard[b]
-                .partial_cmp(&hard[a])
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
-        let mut best = order[0];
+        // Candidates in decreasing hardness, picked by repeated maximum:
+        // a draw has a handful of candidates, so this beats a sort and
+        // needs no allocation.
+        const STACK: usize = 32;
+        if items.len() > STACK {
+            return self.choose_gain_argmax_large(u, anchor, s_i, items, scores, beta);
+        }
+        let mut hard = [f32::NEG_INFINITY; STACK];
+        for (h, &s_j) in hard.iter_mut().zip(scores) {
+            *h = if anchor >= 0 {
+                sigmoid(s_j - s_i)
+            } else {
+                sigmoid(s_j)
+            };
+        }
+        let mut best = 0usize;
         let mut best_v = f32::NEG_INFINITY;
-        for &c in &order {
-            if hard[c] * bound < best_v {
+        for _ in 0..items.len() {
+            // The hardest candidate not visited yet (ties: lower index).
+            let mut c = 0usize;
+            for k in 1..items.len() {
+                if hard[k] > hard[c] {
+                    c = k;
+                }
+            }
+            let h = hard[c];
+            if h * bound < best_v || h == f32::NEG_INFINITY {
                 break;
             }
-            let v = hard[c] * (1.0 + beta * (self.gain(u, items[c], scores[c]) - g0)).max(0.0);
+            hard[c] = f32::NEG_INFINITY;
+            let v = h * (1.0 + beta * (self.gain(u, items[c], scores[c]) - g0)).max(0.0);
             if v > best_v || (v == best_v && c < best) {
                 best_v = v;
                 best = c;

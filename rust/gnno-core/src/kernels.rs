@@ -179,7 +179,7 @@ pub fn expectation_prepared(
     }
     let n = raw.len() as f64;
     if fast && (c - shift).abs() <= FAST_RANGE {
-        (recip(exp, (shift - c).exp()) / n) as f32
+        (recip(exp, simd::exp_poly(shift - c)) / n) as f32
     } else {
         (raw.iter()
             .map(|&p| sigmoid64(c as f64 - p as f64))
@@ -300,7 +300,7 @@ pub mod simd {
     /// error below 2e-8 before rounding). Plain arithmetic, so loops of it
     /// vectorise; the libm call it replaces does not.
     #[inline(always)]
-    fn exp_poly(x: f32) -> f32 {
+    pub fn exp_poly(x: f32) -> f32 {
         const LN2_HI: f32 = 0.693_145_75;
         const LN2_LO: f32 = 1.428_606_8e-6;
         // Adding 1.5·2^23 rounds to the nearest integer and leaves it in the
