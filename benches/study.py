@@ -1129,9 +1129,12 @@ def _findings(store: dict[str, Any], dataset: str) -> list[str]:
         out.append(f"* {loss}: test {label} ranks {text}.")
         if "srns" in means and "uniform" in means and means["srns"] < means["uniform"]:
             out.append(
-                "  SRNS trails uniform sampling: each user's negatives come from its s1 = 8 "
-                "memory items, refreshed once per epoch, so a user meets at most 8 distinct "
-                "negatives per epoch (the published warm-up alone is 50 epochs)."
+                "  SRNS trails uniform sampling: each draw picks among the user's s1 = 8 "
+                "memory items (topped up with s2 fresh candidates and retained at every "
+                "step) by hardness plus the score variance, all scored from the snapshot "
+                "of the last refresh; its false-negative rate is the highest of the "
+                "samplers, and at this budget the variance term has few snapshots to "
+                "work with (the published warm-up alone is 50 epochs)."
             )
         if "gain" in means:
             others = [s for s in ranked if s != "gain"]
