@@ -1132,9 +1132,8 @@ def _findings(store: dict[str, Any], dataset: str) -> list[str]:
                 "  SRNS trails uniform sampling: each draw picks among the user's s1 = 8 "
                 "memory items (topped up with s2 fresh candidates and retained at every "
                 "step) by hardness plus the score variance, all scored from the snapshot "
-                "of the last refresh; its false-negative rate is the highest of the "
-                "samplers, and at this budget the variance term has few snapshots to "
-                "work with (the published warm-up alone is 50 epochs)."
+                "of the last refresh; at this budget the variance term has few snapshots "
+                "to work with (the published warm-up alone is 50 epochs)."
             )
         if "gain" in means:
             others = [s for s in ranked if s != "gain"]
