@@ -938,6 +938,10 @@ fn check_draw(train: &Interactions, users: &[i64], positives: Option<&[i64]>) ->
     }
 }
 
+/// Draws with at most this many candidates take the pruned gain argmax
+/// (its buffer lives on the stack); wider ones scan every candidate.
+const PRUNE_MAX: usize = 32;
+
 /// Read-only view used while choosing, shared across threads.
 struct DrawContext<'a> {
     train: &'a Interactions,
@@ -960,9 +964,10 @@ impl DrawContext<'_> {
         scores: &[f32],
         rng: &mut Rng,
     ) -> i64 {
-        if let (Criterion::Gain { beta }, true) = (self.cfg.criterion, self.cfg.temperature == 0.0)
-        {
-            return self.choose_gain_argmax(u, anchor, s_i, items, scores, beta);
+        if let Criterion::Gain { beta } = self.cfg.criterion {
+            if self.cfg.temperature == 0.0 && items.len() <= PRUNE_MAX {
+                return self.choose_gain_argmax(u, anchor, s_i, items, scores, beta);
+            }
         }
         let mut best = 0usize;
         let mut best_v = f32::NEG_INFINITY;
@@ -984,34 +989,6 @@ impl DrawContext<'_> {
     /// visiting candidates in decreasing hardness the rest are pruned once
     /// `hard·bound` falls below the best value. Same answer as the full
     /// scan (ties to the earlier candidate), a fraction of the gain work.
-    /// The plain scan, for draws with more candidates than the stack buffer.
-    fn choose_gain_argmax_large(
-        &self,
-        u: usize,
-        anchor: i64,
-        s_i: f32,
-        items: &[i64],
-        scores: &[f32],
-        beta: f32,
-    ) -> i64 {
-        let g0 = self.refresh.g0;
-        let mut best = 0usize;
-        let mut best_v = f32::NEG_INFINITY;
-        for (c, (&j, &s_j)) in items.iter().zip(scores).enumerate() {
-            let h = if anchor >= 0 {
-                sigmoid(s_j - s_i)
-            } else {
-                sigmoid(s_j)
-            };
-            let v = h * (1.0 + beta * (self.gain(u, j, s_j) - g0)).max(0.0);
-            if v > best_v || c == 0 {
-                best_v = v;
-                best = c;
-            }
-        }
-        items[best]
-    }
-
     fn choose_gain_argmax(
         &self,
         u: usize,
@@ -1028,11 +1005,7 @@ impl DrawContext<'_> {
         // Candidates in decreasing hardness, picked by repeated maximum:
         // a draw has a handful of candidates, so this beats a sort and
         // needs no allocation.
-        const STACK: usize = 32;
-        if items.len() > STACK {
-            return self.choose_gain_argmax_large(u, anchor, s_i, items, scores, beta);
-        }
-        let mut hard = [f32::NEG_INFINITY; STACK];
+        let mut hard = [f32::NEG_INFINITY; PRUNE_MAX];
         for (h, &s_j) in hard.iter_mut().zip(scores) {
             *h = if anchor >= 0 {
                 sigmoid(s_j - s_i)
