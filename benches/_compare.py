@@ -28,6 +28,30 @@ def _median_seconds(fn: Callable[[], Any], rounds: int) -> float:
     return statistics.median(times)
 
 
+def _time_both(
+    benchmark: Any,
+    main: Callable[[], Any],
+    other: Callable[[], Any],
+    rounds: int,
+    other_rounds: int,
+) -> tuple[float, float, bool]:
+    """Median seconds of ``main`` (through pytest-benchmark) and ``other``
+    (timed here); one run each when benchmarks are disabled."""
+    enabled = not getattr(benchmark, "disabled", False)
+    if enabled:
+        benchmark.pedantic(main, rounds=rounds, iterations=1, warmup_rounds=1)
+        return float(benchmark.stats.stats.median), _median_seconds(other, other_rounds), True
+    main_s, other_s = _median_seconds(main, 1), _median_seconds(other, 1)
+    benchmark(lambda: None)
+    return main_s, other_s, False
+
+
+def record_result(benchmark: Any, record: dict[str, Any]) -> dict[str, Any]:
+    benchmark.extra_info.update(record)
+    RESULTS.append(record)
+    return record
+
+
 def compare(
     benchmark: Any,
     name: str,
@@ -41,29 +65,21 @@ def compare(
 ) -> dict[str, Any]:
     """Measures ``fast`` and ``reference`` on the same job of ``items``
     ``unit``; returns (and records) medians, throughput and their ratio."""
-    enabled = not getattr(benchmark, "disabled", False)
-    if enabled:
-        benchmark.pedantic(fast, rounds=rounds, iterations=1, warmup_rounds=1)
-        fast_s = float(benchmark.stats.stats.median)
-        ref_s = _median_seconds(reference, reference_rounds)
-    else:
-        fast_s = _median_seconds(fast, 1)
-        ref_s = _median_seconds(reference, 1)
-        benchmark(lambda: None)
-    record = {
-        "name": name,
-        "unit": unit,
-        "items": items,
-        "rust_median_s": fast_s,
-        "reference_median_s": ref_s,
-        "rust_items_per_s": items / fast_s,
-        "reference_items_per_s": items / ref_s,
-        "ratio": ref_s / fast_s,
-        "measured": enabled,
-    }
-    benchmark.extra_info.update(record)
-    RESULTS.append(record)
-    return record
+    fast_s, ref_s, enabled = _time_both(benchmark, fast, reference, rounds, reference_rounds)
+    return record_result(
+        benchmark,
+        {
+            "name": name,
+            "unit": unit,
+            "items": items,
+            "rust_median_s": fast_s,
+            "reference_median_s": ref_s,
+            "rust_items_per_s": items / fast_s,
+            "reference_items_per_s": items / ref_s,
+            "ratio": ref_s / fast_s,
+            "measured": enabled,
+        },
+    )
 
 
 def fraction_of_peak(
@@ -79,30 +95,22 @@ def fraction_of_peak(
 ) -> dict[str, Any]:
     """Throughput of ``real`` as a fraction of ``peak``, the same arithmetic
     on data that stays in the L1 cache (the machine's ceiling for it)."""
-    enabled = not getattr(benchmark, "disabled", False)
-    if enabled:
-        benchmark.pedantic(real, rounds=rounds, iterations=1, warmup_rounds=1)
-        real_s = float(benchmark.stats.stats.median)
-        peak_s = _median_seconds(peak, rounds)
-    else:
-        real_s = _median_seconds(real, 1)
-        peak_s = _median_seconds(peak, 1)
-        benchmark(lambda: None)
-    record = {
-        "name": name,
-        "unit": unit,
-        "items": real_items,
-        "rust_median_s": real_s,
-        "reference_median_s": peak_s * real_items / peak_items,
-        "rust_items_per_s": real_items / real_s,
-        "reference_items_per_s": peak_items / peak_s,
-        "ratio": (real_items / real_s) / (peak_items / peak_s),
-        "measured": enabled,
-        "kind": "fraction of peak",
-    }
-    benchmark.extra_info.update(record)
-    RESULTS.append(record)
-    return record
+    real_s, peak_s, enabled = _time_both(benchmark, real, peak, rounds, rounds)
+    return record_result(
+        benchmark,
+        {
+            "name": name,
+            "unit": unit,
+            "items": real_items,
+            "rust_median_s": real_s,
+            "reference_median_s": peak_s * real_items / peak_items,
+            "rust_items_per_s": real_items / real_s,
+            "reference_items_per_s": peak_items / peak_s,
+            "ratio": (real_items / real_s) / (peak_items / peak_s),
+            "measured": enabled,
+            "kind": "fraction of peak",
+        },
+    )
 
 
 def compare_interleaved(
@@ -158,6 +166,4 @@ def compare_interleaved(
     }
     if extra is not None:
         record.update(extra())
-    benchmark.extra_info.update(record)
-    RESULTS.append(record)
-    return record
+    return record_result(benchmark, record)
