@@ -101,22 +101,23 @@ def test_gain_refresh_from_embeddings(benchmark, ml1m):
 
 def test_sigmoid_expectation_fraction_of_peak(benchmark, ml1m, scores):
     """The peak: the same kernel on rows of 2,048 positives that stay in L1,
-    one row per thread and 20,000 candidates each, so loads and per-user
-    work vanish and only the arithmetic per pair is left."""
+    with 1,250 candidates each and 16 rows per thread (the kernel hands out
+    users in blocks of 16), so loads and per-user work vanish and only the
+    arithmetic per pair is left, on every thread."""
     pos, cand = scores
     threads = gnno.get_num_threads()
-    deg, m = 2048, 20_000
+    deg, m, rows = 2048, 1250, 16 * threads
     rng = np.random.default_rng(4)
-    peak_indptr = np.arange(0, (threads + 1) * deg, deg, dtype=np.int64)
-    peak_pos = rng.normal(0, 2, size=threads * deg).astype(np.float32)
-    peak_cand = rng.normal(0, 2, size=(threads, m)).astype(np.float32)
+    peak_indptr = np.arange(0, (rows + 1) * deg, deg, dtype=np.int64)
+    peak_pos = rng.normal(0, 2, size=rows * deg).astype(np.float32)
+    peak_cand = rng.normal(0, 2, size=(rows, m)).astype(np.float32)
     fraction_of_peak(
         benchmark,
         "sigmoid_expectation vs L1-resident peak",
         lambda: kernels.sigmoid_expectation(ml1m.indptr, pos, cand),
         float(ml1m.nnz) * M,
         lambda: kernels.sigmoid_expectation(peak_indptr, peak_pos, peak_cand),
-        float(threads * deg * m),
+        float(rows * deg * m),
         "sigmoid pairs",
     )
 

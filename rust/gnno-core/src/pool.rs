@@ -120,9 +120,17 @@ where
         }
     } else {
         install(|| {
-            data.par_chunks_mut(chunk_len)
+            // A few tasks per thread, each running whole chunks in order:
+            // thousands of tiny tasks cost more in scheduling than they do.
+            let chunks = data.len().div_ceil(chunk_len);
+            let per_task = chunks.div_ceil(4 * rayon::current_num_threads()).max(1);
+            data.par_chunks_mut(chunk_len * per_task)
                 .enumerate()
-                .for_each(|(i, chunk)| f(i, chunk))
+                .for_each(|(t, group)| {
+                    for (j, chunk) in group.chunks_mut(chunk_len).enumerate() {
+                        f(t * per_task + j, chunk);
+                    }
+                })
         });
     }
 }
