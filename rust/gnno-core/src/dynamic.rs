@@ -737,28 +737,25 @@ impl DynamicSampler {
         let key = self.stream.next_key();
         let mut out = vec![0i64; n * k];
         let ctx = self.context();
-        crate::pool::install(|| {
-            out.par_chunks_mut(k * BLOCK)
-                .enumerate()
-                .for_each(|(b, block)| {
-                    let mut rng = key.rng(purpose::GUMBEL, b as u64);
-                    for (r, o) in block.chunks_mut(k).enumerate() {
-                        let idx = b * BLOCK + r;
-                        let u = users[idx] as usize;
-                        let anchor = proposed.anchors[idx];
-                        for (d, slot) in o.iter_mut().enumerate() {
-                            let base = (idx * k + d) * width;
-                            *slot = ctx.choose(
-                                u,
-                                anchor,
-                                anchor_scores[idx],
-                                &proposed.items[base..base + width],
-                                &cand_scores[base..base + width],
-                                &mut rng,
-                            );
-                        }
-                    }
-                })
+        let work = out.len() * width;
+        crate::pool::for_each_chunk_mut(&mut out, k * BLOCK, work, |b, block| {
+            let mut rng = key.rng(purpose::GUMBEL, b as u64);
+            for (r, o) in block.chunks_mut(k).enumerate() {
+                let idx = b * BLOCK + r;
+                let u = users[idx] as usize;
+                let anchor = proposed.anchors[idx];
+                for (d, slot) in o.iter_mut().enumerate() {
+                    let base = (idx * k + d) * width;
+                    *slot = ctx.choose(
+                        u,
+                        anchor,
+                        anchor_scores[idx],
+                        &proposed.items[base..base + width],
+                        &cand_scores[base..base + width],
+                        &mut rng,
+                    );
+                }
+            }
         });
         Ok(out)
     }
