@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -387,15 +386,9 @@ def test_interaction_log_filter_and_to_interactions() -> None:
 
 
 # ------------------------------------------------------------ real data
-def timed(load, *args):
-    start = time.perf_counter()
-    out = load(*args)
-    return out, time.perf_counter() - start
-
-
 @pytest.mark.dataset
 def test_real_ml1m_ncf(data_dir: Path) -> None:
-    data, seconds = timed(load_ncf, data_dir / "ml-1m-ncf" / "ml-1m")
+    data = load_ncf(data_dir / "ml-1m-ncf" / "ml-1m")
     assert (data.n_users, data.n_items) == (6040, 3706)
     assert data.train.nnz == 994_169
     assert data.n_test == 6040 and data.negatives.shape == (6040, 99)
@@ -404,15 +397,13 @@ def test_real_ml1m_ncf(data_dir: Path) -> None:
     assert not data.train.contains(data.test_users, data.test_items).any()
     # the README: 156 rows list the test item among their negatives
     assert int((data.negatives == data.test_items[:, None]).any(axis=1).sum()) == 156
-    assert seconds < 5.0  # about 0.5 s on two cores; a loose guard against regressions
 
 
 @pytest.mark.dataset
 def test_real_gowalla(data_dir: Path) -> None:
-    (train, test), seconds = timed(load_lightgcn, data_dir / "gowalla")
+    train, test = load_lightgcn(data_dir / "gowalla")
     assert train.shape == test.shape == (29_858, 40_981)
     assert (train.nnz, test.nnz) == (810_128, 217_242)
-    assert seconds < 5.0
 
 
 @pytest.mark.dataset

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -154,21 +153,10 @@ def test_test_per_user_and_sizes() -> None:
     assert np.all(tiny.train.user_counts == 2) and np.all(tiny.liked.user_counts == 3)
 
 
-def test_default_call_is_fast() -> None:
-    synthetic(n_users=10, n_items=10)  # first call pays for imports
-    best = min(_seconds(synthetic) for _ in range(3))
-    assert best < 0.5
-
-
-def test_larger_call_scales() -> None:
-    best = _seconds(lambda: synthetic(n_users=20_000, n_items=5_000, seed=1))
-    assert best < 10.0  # about 0.6 s on two idle cores
-
-
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def test_larger_call_keeps_its_guarantees() -> None:
+    data = synthetic(n_users=20_000, n_items=5_000, seed=1)
+    assert data.train.shape == (20_000, 5_000)
+    assert (data.train.user_counts >= 2).all()
 
 
 @pytest.mark.parametrize(
