@@ -342,61 +342,38 @@ def data_root() -> Path:
 
 
 def load_data(dataset: str, seed: int, quick: bool) -> StudyData:
-    """Loads ``dataset`` through the CLI's own data preparation (validation
-    held out of the training data; ``ground_truth`` = validation + test items,
-    plus the unobserved liked items on synthetic data)."""
-    from gnno.cli import prepare_data
+    """Loads ``dataset`` under the CLI's protocol (``gnno.protocols``:
+    validation held out of the training data; ``ground_truth`` = validation
+    + test items, plus the unobserved liked items on synthetic data).
+    Gowalla validates on a fixed subset of users: the same held-out item per
+    user, at a fraction of the cost of ranking 41k items for 30k users."""
+    from gnno import protocols
 
     if dataset == "ml1m":
-        config = {"format": "ncf", "data": str(data_root() / "ml-1m-ncf" / "ml-1m"), "seed": seed}
+        data, fmt = data_root() / "ml-1m-ncf" / "ml-1m", "ncf"
     elif dataset == "gowalla":
-        config = {"format": "lightgcn", "data": str(data_root() / "gowalla"), "seed": seed}
+        data, fmt = data_root() / "gowalla", "lightgcn"
     else:
-        config = {"format": None, "data": None, "seed": seed}
-    data = prepare_data(config)
-    validate = data.validate
-    if dataset == "gowalla":
-        validate = _subset_validation(data, seed, 2000 if quick else 6000)
+        data, fmt = None, None
+    subset = (2000 if quick else 6000) if dataset == "gowalla" else None
+    splits = protocols.load(data, fmt, seed=seed, validation_users=subset)
     if dataset == "synthetic":
         from gnno.datasets import synthetic
 
         memory_truth = synthetic(seed=seed).false_negatives()
     else:
-        memory_truth = data.ground_truth
+        memory_truth = splits.ground_truth
     return StudyData(
-        name=data.name,
-        fit=data.fit,
-        n_users=data.n_users,
-        n_items=data.n_items,
-        validate=validate,
-        test=data.test,
-        metric=data.metric,
-        ground_truth=data.ground_truth,
+        name=splits.name,
+        fit=splits.fit,
+        n_users=splits.n_users,
+        n_items=splits.n_items,
+        validate=splits.validate,
+        test=splits.test,
+        metric=splits.metric,
+        ground_truth=splits.ground_truth,
         memory_truth=memory_truth,
     )
-
-
-def _subset_validation(data: Any, seed: int, n_users: int) -> Callable[[Any], dict[str, float]]:
-    """Full-ranking validation over a fixed random subset of users: the same
-    held-out item per user as the CLI's validation, at a fraction of the cost
-    of ranking all 41k items for all 30k users every epoch."""
-    from gnno.datasets import leave_one_out, load_lightgcn
-    from gnno.evaluation import evaluate_full
-    from gnno.interactions import Interactions
-
-    train, _ = load_lightgcn(data_root() / "gowalla")
-    users, items = train.to_pairs()
-    train = Interactions.from_pairs(users, items, data.n_users, data.n_items)
-    _, valid = leave_one_out(train, seed=seed)
-    v_users, v_items = valid.to_pairs()
-    chosen = np.random.default_rng(seed).permutation(data.n_users)[:n_users]
-    keep = np.isin(v_users, chosen)
-    subset = Interactions.from_pairs(v_users[keep], v_items[keep], data.n_users, data.n_items)
-
-    def validate(model: Any) -> dict[str, float]:
-        return evaluate_full(model, data.fit, subset, ks=(20,))
-
-    return validate
 
 
 # ---------------------------------------------------------------------------

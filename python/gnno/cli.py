@@ -24,23 +24,23 @@ with status 2.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import pickle
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gnno import protocols
 from gnno.exceptions import GnnoError
+from gnno.protocols import FORMATS, Splits
 
-FORMATS = ("ncf", "lightgcn", "movielens", "csv")
 LOSSES = ("bpr", "group")
+DEFAULT_SAMPLER = "gain"
 
 #: Defaults by (protocol, loss); the first match wins, ``"*"`` matches all.
 #: ncf + bpr: from the ML-1M (NCF split) ablations of ``benches/study.py``
@@ -99,9 +99,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_sampler() -> str:
-    from gnno.samplers import SAMPLERS
-
-    return "gain" if "gain" in SAMPLERS else "uniform"
+    return DEFAULT_SAMPLER
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,7 +212,7 @@ def _train(args: argparse.Namespace) -> int:
 
     torch = _setup_torch(args)
     device = _device(torch, args.device)
-    data = prepare_data(config)
+    data = load_splits(config)
 
     from gnno.models import GMF
     from gnno.samplers import build_sampler
@@ -339,6 +337,18 @@ def _check_config(config: dict[str, Any]) -> None:
         raise UsageError(f"--weight-decay must be non-negative, got {config['weight_decay']}")
 
 
+def load_splits(config: dict[str, Any]) -> Splits:
+    """The splits and evaluators of ``config``'s data (``gnno.protocols``)."""
+    return protocols.load(
+        config["data"],
+        config["format"],
+        seed=int(config["seed"]),
+        user_col=config.get("user_col", "user"),
+        item_col=config.get("item_col", "item"),
+        sep=config.get("sep", ","),
+    )
+
+
 def guess_format(path: str) -> str:
     """The format of ``path`` from the files there (``--format`` overrides)."""
     p = Path(path)
@@ -359,141 +369,6 @@ def guess_format(path: str) -> str:
     raise UsageError(f"cannot tell the format of {path}; pass --format ({', '.join(FORMATS)})")
 
 
-# -- data and protocols ----------------------------------------------------------
-
-
-@dataclass
-class PreparedData:
-    """Training data and the two evaluators of one run."""
-
-    name: str
-    protocol: str
-    fit: Any  # Interactions the model trains on (validation held out)
-    n_users: int
-    n_items: int
-    validate: Callable[[Any], dict[str, float]]
-    test: Callable[[Any], dict[str, float]]
-    metric: str
-    ground_truth: Any
-
-
-def _datasets() -> Any:
-    try:
-        return importlib.import_module("gnno.datasets")
-    except ImportError as err:
-        raise GnnoError(f"the data loaders (gnno.datasets) are not available: {err}") from None
-
-
-def prepare_data(config: dict[str, Any]) -> PreparedData:
-    """Loads the data of ``config`` and builds the validation and test evaluators."""
-    from gnno.evaluation import evaluate_full, evaluate_sampled
-    from gnno.interactions import Interactions
-    from gnno.samplers import UniformSampler
-
-    ds = _datasets()
-    fmt, path, seed = config["format"], config["data"], int(config["seed"])
-    if path is not None and fmt != "ncf" and not Path(path).exists():
-        raise GnnoError(f"--data {path}: no such file or directory")
-    extra_truth = None
-    if fmt is None:
-        synth = ds.synthetic(seed=seed)
-        train, test = synth.train, synth.test
-        name = f"synthetic (seed {seed})"
-        extra_truth = synth.false_negatives()
-    elif fmt == "ncf":
-        ncf = ds.load_ncf(path)
-        train, name = ncf.train, f"{Path(path).name} (NCF split)"
-        n_users = max(train.n_users, int(np.max(ncf.test_users, initial=-1)) + 1)
-        n_items = max(
-            train.n_items,
-            int(np.max(ncf.test_items, initial=-1)) + 1,
-            int(np.max(ncf.negatives, initial=-1)) + 1,
-        )
-        train = _resized(train, n_users, n_items)
-        test = Interactions.from_pairs(ncf.test_users, ncf.test_items, n_users, n_items)
-    elif fmt == "lightgcn":
-        train, test = ds.load_lightgcn(path)
-        name = f"{Path(path).name} (LightGCN split)"
-    elif fmt in ("movielens", "csv"):
-        if fmt == "movielens":
-            log = ds.load_movielens(path)
-        else:
-            log = ds.load_csv(
-                path, user_col=config["user_col"], item_col=config["item_col"], sep=config["sep"]
-            )
-        train, test = ds.leave_one_out(log, seed=seed)
-        name = f"{Path(path).name} (leave-one-out)"
-    else:  # pragma: no cover - argparse restricts the choices
-        raise GnnoError(f"unknown format {fmt!r}")
-
-    n_users = max(train.n_users, test.n_users)
-    n_items = max(train.n_items, test.n_items)
-    train, test = _resized(train, n_users, n_items), _resized(test, n_users, n_items)
-    train.require_nonempty("the training data")
-    fit, valid = ds.leave_one_out(train, seed=seed)
-    fit, valid = _resized(fit, n_users, n_items), _resized(valid, n_users, n_items)
-    truth = [test, valid] + ([extra_truth] if extra_truth is not None else [])
-    ground_truth = _union(truth, n_users, n_items)
-
-    if fmt == "ncf":
-        ks: tuple[int, ...] = (1, 3, 10)
-        v_users, v_items = valid.to_pairs()
-        # Validation mirrors the NCF test: 99 negatives drawn uniformly from
-        # the items the user never interacted with (the full training row).
-        draw = UniformSampler(train, seed=seed + 1)
-        draw.set_epoch(0)
-        v_negs = draw.sample(v_users, 99) if len(v_users) else np.zeros((0, 99), np.int64)
-
-        def validate(model: Any) -> dict[str, float]:
-            return evaluate_sampled(model, v_users, v_items, v_negs, ks=ks)
-
-        def run_test(model: Any) -> dict[str, float]:
-            return evaluate_sampled(model, ncf.test_users, ncf.test_items, ncf.negatives, ks=ks)
-
-        protocol, metric = "sampled: 1 target + 99 negatives", "ndcg@10"
-    else:
-        ks = (20,) if fmt in (None, "lightgcn") else (10, 20)
-
-        def validate(model: Any) -> dict[str, float]:
-            return evaluate_full(model, fit, valid, ks=ks)
-
-        def run_test(model: Any) -> dict[str, float]:
-            return evaluate_full(model, train, test, ks=ks)
-
-        protocol = "full ranking"
-        metric = "recall@20" if ks == (20,) else "ndcg@10"
-    return PreparedData(
-        name=name,
-        protocol=protocol,
-        fit=fit,
-        n_users=n_users,
-        n_items=n_items,
-        validate=validate,
-        test=run_test,
-        metric=metric,
-        ground_truth=ground_truth,
-    )
-
-
-def _resized(data: Any, n_users: int, n_items: int) -> Any:
-    if data.shape == (n_users, n_items):
-        return data
-    from gnno.interactions import Interactions
-
-    users, items = data.to_pairs()
-    return Interactions.from_pairs(users, items, n_users, n_items)
-
-
-def _union(parts: list[Any], n_users: int, n_items: int) -> Any:
-    from gnno.interactions import Interactions
-
-    pairs = [p.to_pairs() for p in parts]
-    users = np.concatenate([u for u, _ in pairs])
-    items = np.concatenate([i for _, i in pairs])
-    inside = (users < n_users) & (items < n_items)
-    return Interactions.from_pairs(users[inside], items[inside], n_users, n_items)
-
-
 # -- gnno evaluate -----------------------------------------------------------------
 
 
@@ -505,7 +380,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise GnnoError(f"{out} has no model.pt: the run has not finished")
     torch = _setup_torch(args)
     device = _device(torch, args.device)
-    data = prepare_data(config)
+    data = load_splits(config)
 
     from gnno.models import GMF
 
@@ -613,7 +488,7 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _print_table(config: dict[str, Any], data: PreparedData, summary: dict[str, Any]) -> None:
+def _print_table(config: dict[str, Any], data: Splits, summary: dict[str, Any]) -> None:
     test = summary["test"]
     valid = summary.get("validation") or {}
     print(
@@ -640,4 +515,4 @@ def _print_table(config: dict[str, Any], data: PreparedData, summary: dict[str, 
         print(" · ".join(parts))
 
 
-__all__ = ["main", "build_parser", "prepare_data", "guess_format", "TRAIN_DEFAULTS"]
+__all__ = ["main", "build_parser", "load_splits", "guess_format", "TRAIN_DEFAULTS"]
