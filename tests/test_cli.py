@@ -210,6 +210,15 @@ def test_default_sampler_is_registered():
         (["train", "--resume"], "--resume needs --out"),
         (["train", "--resume", "--out", "{tmp}/empty"], "no gnno run"),
         (["train", "--device", "nonsense"], "not a torch device"),
+        (["train", "--seed", "1e23"], "invalid int value"),
+        (["train", "--seed", str(2**64)], "--seed must be in"),
+        (["train", "--margin", "-5"], "--margin must be non-negative"),
+        (["train", "--loss", "bpr", "--weight-decay", "0.1"], "needs --dense"),
+        (["train", "--refresh-every", "0"], "--refresh-every must be at least 1"),
+        (["train", "--temperature", "0"], "--temperature must be positive"),
+        (["train", "--prefetch", "-1"], "--prefetch must be at least 0"),
+        (["train", "--sampler-threads", "0"], "thread"),
+        (["train", "--config", "/no/such.toml"], "no such file"),
         (["train", "-S", "beta"], "KEY=VALUE"),
         (["train", "-S", "beta=0.5"], "beta"),  # the uniform sampler takes no beta
         (["evaluate", "--out", "{tmp}/empty"], "no gnno run"),
@@ -251,3 +260,153 @@ def test_python_dash_m_gnno():
     )
     assert done.returncode == 0, done.stderr
     assert "--sampler" in done.stdout and "--resume" in done.stdout
+
+
+# -- options: config files, samplers, training recipe -------------------------------------
+
+
+def test_config_file_with_flags_taking_precedence(tmp_path):
+    data = write_lightgcn(tmp_path / "lgcn")
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'data = "{data}"\nloss = "softmax"\nnegatives = 3\ntemperature = 0.5\n'
+        'dim = 6\nlr = 0.05\nsampler = "dns"\nepochs = 1\n'
+        "[sampler_options]\ncandidates = 3\n"
+    )
+    out = tmp_path / "run"
+    rc = main(["train", "--config", str(toml), "--dim", "4", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["loss"] == "softmax" and config["negatives"] == 3
+    assert config["temperature"] == 0.5 and config["sampler"] == "dns"
+    assert config["dim"] == 4  # the command line wins
+    assert config["sampler_options"] == {"candidates": 3}
+    js = tmp_path / "run.json"
+    js.write_text(json.dumps({"data": str(data), "epochs": 1, "dense": True, "lr": 0.05}))
+    out2 = tmp_path / "run2"
+    assert main(["train", "--config", str(js), "--out", str(out2), "--no-progress"]) == 0
+    assert json.loads((out2 / "config.json").read_text())["dense"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "needle"),
+    [
+        ("bogus = 1\n", ".toml", "unknown or disallowed option 'bogus'"),
+        ("epochs = [1, 2]\n", ".toml", "single value"),
+        ("dense = 3\n", ".toml", "true or false"),
+        ("epochs = \n", ".toml", "not valid TOML"),
+        ("[1, 2]", ".json", "table of options"),
+        ('{"epochs": "many"}', ".json", "invalid int value"),
+    ],
+)
+def test_bad_config_files(tmp_path, capsys, text, suffix, needle):
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--no-progress"]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_list_samplers_names_every_sampler_and_its_options(capsys):
+    from gnno.samplers import SAMPLERS
+
+    assert main(["train", "--list-samplers"]) == 0
+    out = capsys.readouterr().out
+    for name in SAMPLERS:
+        assert f"{name}  (" in out
+    assert "-S seed = 0" in out
+
+
+def test_runtime_options_and_recipe_options(tmp_path, capsys):
+    import gnno
+
+    data = write_lightgcn(tmp_path / "lgcn")
+    out = tmp_path / "run"
+    before = gnno.get_num_threads()
+    try:
+        argv = [
+            "train",
+            "--data",
+            str(data),
+            "--epochs",
+            "2",
+            "--loss",
+            "bpr",
+            "--negatives",
+            "4",
+            "--l2",
+            "1e-4",
+            "--refresh-every",
+            "2",
+            "--prefetch",
+            "0",
+            "--sampler-threads",
+            "1",
+            "--sampler",
+            "dns",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--dim",
+            "4",
+        ]
+        assert main(argv) == 0
+        assert gnno.get_num_threads() == 1
+    finally:
+        gnno.set_num_threads(before)
+    config = json.loads((out / "config.json").read_text())
+    assert config["refresh_every"] == 2 and config["l2"] == 1e-4 and config["dense"] is False
+    # Runtime options may change on resume; recipe options may not.
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                "--out",
+                str(out),
+                "--prefetch",
+                "1",
+                "--epochs",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        main(["train", "--resume", "--out", str(out), "--refresh-every", "3", "--no-progress"]) == 2
+    )
+    assert "--refresh-every 3 differs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        ({"dim": "32"}, "option dim must be int"),
+        ({"lr": None}, "option lr must be int or float"),
+        ({"sampler_options": []}, "option sampler_options must be dict"),
+        ({"dense": 1}, "option dense must be bool"),
+        ({"loss": "hinge"}, "unknown loss"),
+    ],
+)
+def test_hand_edited_config_json_is_checked(tmp_path, capsys, edit, needle):
+    data = write_lightgcn(tmp_path / "lgcn")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--out", str(out), *FAST]) == 0
+    path = out / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    capsys.readouterr()
+    assert main(["evaluate", "--out", str(out)]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_model_file_that_is_not_a_state_dict(tmp_path, capsys):
+    import torch
+
+    data = write_lightgcn(tmp_path / "lgcn")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--out", str(out), *FAST]) == 0
+    torch.save([1, 2, 3], out / "model.pt")
+    capsys.readouterr()
+    assert main(["evaluate", "--out", str(out)]) == 2
+    assert "not a state dict" in capsys.readouterr().err

@@ -33,10 +33,10 @@ def block_data(seed=0):
     return train_data, test_data
 
 
-def make(loss="bpr", seed=0, sampler_cls=UniformSampler, **options):
+def make(loss="bpr", seed=0, sampler_cls=UniformSampler, sparse=False, **options):
     train_data, test_data = block_data()
     torch.manual_seed(seed)
-    model = GMF(N_USERS, N_ITEMS, dim=8)
+    model = GMF(N_USERS, N_ITEMS, dim=8, sparse=sparse)
     sampler = sampler_cls(train_data, seed=seed)
     options.setdefault("progress", False)
     options.setdefault("lr", 0.05)
@@ -46,9 +46,18 @@ def make(loss="bpr", seed=0, sampler_cls=UniformSampler, **options):
     return trainer, model, train_data, test_data
 
 
-@pytest.mark.parametrize("loss", ["bpr", "group"])
-def test_training_learns(loss):
-    trainer, model, train_data, test_data = make(loss, epochs=6, positives_per_group=4)
+@pytest.mark.parametrize(
+    ("loss", "options"),
+    [
+        ("bpr", {}),
+        ("group", {}),
+        ("bpr", {"sparse": True, "l2": 1e-3, "negatives_per_pair": 4}),
+        ("softmax", {"sparse": True, "temperature": 0.5, "negatives_per_pair": 4}),
+        ("group", {"sparse": True, "l2": 1e-3}),
+    ],
+)
+def test_training_learns(loss, options):
+    trainer, model, train_data, test_data = make(loss, epochs=6, positives_per_group=4, **options)
     before = evaluate_full(model, train_data, test_data, ks=(5,))["recall@5"]
     result = trainer.fit()
     assert isinstance(result, TrainResult)
@@ -119,7 +128,7 @@ def test_group_batches_cover_every_pair_once():
     trainer, _, train_data, _ = make("group", epochs=1, positives_per_group=3, batch_size=7)
     seen = []
     sizes = []
-    for users, grid, mask in trainer._group_batches(epoch=0):
+    for users, grid, mask in trainer.plan.batches(epoch=0):
         mask = np.ones_like(grid, dtype=bool) if mask is None else mask
         for u, row, m in zip(users, grid, mask, strict=True):
             assert m[0]  # groups are left-aligned
@@ -128,9 +137,9 @@ def test_group_batches_cover_every_pair_once():
     assert sorted(seen) == sorted(zip(*(a.tolist() for a in train_data.to_pairs()), strict=True))
     assert max(sizes) == 3
     # Another epoch groups differently, the same epoch the same way.
-    first = [g.tolist() for _, g, _ in trainer._group_batches(epoch=0)]
-    again = [g.tolist() for _, g, _ in trainer._group_batches(epoch=0)]
-    other = [g.tolist() for _, g, _ in trainer._group_batches(epoch=1)]
+    first = [g.tolist() for _, g, _ in trainer.plan.batches(epoch=0)]
+    again = [g.tolist() for _, g, _ in trainer.plan.batches(epoch=0)]
+    other = [g.tolist() for _, g, _ in trainer.plan.batches(epoch=1)]
     assert first == again != other
 
 
@@ -141,7 +150,7 @@ def test_bpr_batches_are_a_seeded_permutation_per_epoch():
     def epoch_pairs(e):
         return [
             (int(u), int(i))
-            for us, its, _ in trainer._bpr_batches(e)
+            for us, its, _ in trainer.plan.batches(e)
             for u, i in zip(us, its, strict=True)
         ]
 
@@ -204,9 +213,13 @@ def _strip_times(history):
     return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
 
 
-@pytest.mark.parametrize("loss", ["bpr", "group"])
-def test_resume_continues_exactly(tmp_path, loss):
-    options = {"positives_per_group": 3, "refresh_every": 4}
+@pytest.mark.parametrize(
+    ("loss", "sparse"), [("bpr", False), ("group", False), ("softmax", True), ("group", True)]
+)
+def test_resume_continues_exactly(tmp_path, loss, sparse):
+    options = {"positives_per_group": 3, "refresh_every": 4, "sparse": sparse}
+    if sparse:
+        options.update(l2=1e-3, negatives_per_pair=3)
     straight, model_a, *_ = make(loss, epochs=4, checkpoint_dir=tmp_path / "a", **options)
     res_a = straight.fit()
 
@@ -301,3 +314,83 @@ def test_on_epoch_end_sees_each_epoch_and_can_extend_the_log():
     ).fit()
     assert seen == [1, 2, 3]
     assert all("memory_items" in h for h in result.history)
+
+
+def test_sparse_steps_touch_only_the_batch_rows():
+    trainer, model, train_data, _ = make("bpr", epochs=1, sparse=True, batch_size=4, l2=1e-2)
+    kinds = [type(o).__name__ for o in trainer.optimizer.optimizers]
+    assert kinds == ["SparseAdam", "Adam"]
+    before = model.item_embedding.weight.detach().clone()
+    users_before = model.user_embedding.weight.detach().clone()
+    batch = next(trainer._batches_with_negatives(0, 1))
+    trainer._step(*batch.tensors)
+    users, items = (
+        batch.users,
+        np.concatenate([batch.tensors[1].numpy()[:, None], batch.negatives], 1),
+    )
+    changed_items = np.flatnonzero((model.item_embedding.weight != before).any(1).numpy())
+    changed_users = np.flatnonzero((model.user_embedding.weight != users_before).any(1).numpy())
+    assert set(changed_items) == set(np.unique(items))
+    assert set(changed_users) == set(np.unique(users))
+
+
+def test_weight_decay_is_refused_with_sparse_embeddings():
+    with pytest.raises(GnnoError, match="weight_decay"):
+        make("bpr", sparse=True, weight_decay=1e-4)
+
+
+def test_refuses_samplers_and_models_that_cannot_train_exactly():
+    train_data, _ = block_data()
+    model = GMF(N_USERS, N_ITEMS, 8)
+
+    class NoState:
+        def sample(self, users, k=1): ...
+        def sample_for_pairs(self, users, positives, k=1): ...
+        def set_epoch(self, epoch): ...
+        def refresh(self, model=None): ...
+        def state_dict(self): ...
+
+    with pytest.raises(GnnoError, match="load_state_dict"):
+        Trainer(model, train_data, NoState())
+    # Same shape, other interactions: its negatives could be train's positives.
+    other, _ = block_data(seed=1)
+    with pytest.raises(GnnoError, match="other data"):
+        Trainer(model, train_data, UniformSampler(other))
+    with pytest.raises(GnnoError, match="n_items=10"):
+        Trainer(GMF(N_USERS, 10, 8), train_data, UniformSampler(train_data))
+    with pytest.raises(GnnoError, match="margin"):
+        Trainer(model, train_data, UniformSampler(train_data), margin=-5)
+    with pytest.raises(GnnoError, match="temperature"):
+        Trainer(model, train_data, UniformSampler(train_data), temperature=0)
+
+
+def test_resume_refuses_other_data_and_other_versions(tmp_path):
+    first, *_ = make("bpr", epochs=1, checkpoint_dir=tmp_path)
+    first.fit()
+    other, _ = block_data(seed=1)
+    model = GMF(N_USERS, N_ITEMS, 8)
+    moved = Trainer(
+        model,
+        other,
+        UniformSampler(other),
+        lr=0.05,
+        batch_size=32,
+        epochs=2,
+        progress=False,
+        checkpoint_dir=tmp_path,
+        evaluator=lambda m: {"x": 0.0},
+        metric="recall@5",
+    )
+    with pytest.raises(GnnoError, match="other data"):
+        moved.fit(resume=True)
+    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
+    again, *_ = make("bpr", epochs=2, checkpoint_dir=tmp_path)
+    for bad, needle in (
+        ({**state, "version": 1}, "version 1"),
+        ({**state, "format": "x"}, "not a gnno training checkpoint"),
+        ({k: v for k, v in state.items() if k != "history"}, "damaged"),
+        ([1, 2], "not a gnno training checkpoint"),
+    ):
+        torch.save(bad, tmp_path / "bad.pt")
+        with pytest.raises(GnnoError, match=needle):
+            again.fit(resume=tmp_path / "bad.pt")

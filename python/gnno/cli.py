@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pickle
 import sys
@@ -39,33 +40,43 @@ from gnno import protocols
 from gnno.exceptions import GnnoError
 from gnno.protocols import FORMATS, Splits
 
-LOSSES = ("bpr", "group")
+LOSSES = ("bpr", "softmax", "group")
 DEFAULT_SAMPLER = "gain"
 
 #: Defaults by (protocol, loss); the first match wins, ``"*"`` matches all.
-#: ncf + bpr: from the ML-1M (NCF split) ablations of ``benches/study.py``
-#: (``docs/RESULTS.md``): with the gain sampler, lr 3e-3 beat 1e-3 at the
-#: same number of epochs and an L2 weight decay of 1e-6 did not help; GMF
-#: d=32 with the gain or DNS sampler reaches HR@10 ≈ 0.69 (the NCF paper's
-#: GMF: ≈ 0.70).
+#: See ``docs/RESULTS.md`` for the search that chose them.
 TRAIN_DEFAULTS: list[tuple[str, str, dict[str, Any]]] = [
-    ("ncf", "bpr", {"lr": 3e-3, "weight_decay": 0.0, "batch_size": 1024, "epochs": 40}),
-    ("synthetic", "group", {"lr": 3e-3, "weight_decay": 0.0, "batch_size": 256, "epochs": 40}),
-    ("*", "bpr", {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 1024, "epochs": 40}),
-    ("*", "group", {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 256, "epochs": 40}),
+    ("ncf", "bpr", {"lr": 3e-3, "batch_size": 1024}),
+    ("synthetic", "group", {"lr": 3e-3, "batch_size": 256, "epochs": 40}),
+    ("*", "group", {"lr": 1e-3, "batch_size": 256}),
+    ("*", "*", {"lr": 1e-3, "batch_size": 1024}),
 ]
 COMMON_DEFAULTS: dict[str, Any] = {
     "dim": 32,
+    "epochs": 40,
     "patience": 10,
+    "weight_decay": 0.0,
+    "l2": 0.0,
+    "temperature": 1.0,
     "negatives": 1,
     "positives_per_group": 8,
     "negatives_per_user": 8,
     "margin": 1.0,
     "seed": 0,
+    "refresh_every": None,
+    "dense": False,
 }
 # What a resumed run may change; everything else must match the saved run.
-_RESUME_FREE = {"epochs", "device", "threads", "progress", "patience"}
-# Options stored in config.json (and so fixed for a resume).
+_RESUME_FREE = {
+    "epochs",
+    "device",
+    "threads",
+    "progress",
+    "patience",
+    "prefetch",
+    "sampler_threads",
+}
+# Options stored in config.json (and so fixed for a resume, but for _RESUME_FREE).
 _CONFIG_KEYS = (
     "data",
     "format",
@@ -75,6 +86,8 @@ _CONFIG_KEYS = (
     "dim",
     "lr",
     "weight_decay",
+    "l2",
+    "temperature",
     "batch_size",
     "epochs",
     "patience",
@@ -83,10 +96,49 @@ _CONFIG_KEYS = (
     "negatives_per_user",
     "margin",
     "seed",
+    "refresh_every",
+    "dense",
     "user_col",
     "item_col",
     "sep",
 )
+#: Options that may be missing from an older run's config.json, with the
+#: value that run used.
+_CONFIG_FALLBACK: dict[str, Any] = {
+    "user_col": None,
+    "item_col": None,
+    "sep": None,
+    "l2": 0.0,
+    "temperature": 1.0,
+    "refresh_every": None,
+    "dense": True,
+}
+#: The type each config.json value must have (a hand-edited file is checked).
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "data": (str, type(None)),
+    "format": (str, type(None)),
+    "sampler": (str,),
+    "sampler_options": (dict,),
+    "loss": (str,),
+    "dim": (int,),
+    "lr": (int, float),
+    "weight_decay": (int, float),
+    "l2": (int, float),
+    "temperature": (int, float),
+    "batch_size": (int,),
+    "epochs": (int,),
+    "patience": (int,),
+    "negatives": (int,),
+    "positives_per_group": (int,),
+    "negatives_per_user": (int,),
+    "margin": (int, float),
+    "seed": (int,),
+    "refresh_every": (int, type(None)),
+    "dense": (bool,),
+    "user_col": (str, int, type(None)),
+    "item_col": (str, int, type(None)),
+    "sep": (str, type(None)),
+}
 
 
 class UsageError(Exception):
@@ -111,12 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train GMF with a negative sampler and report test metrics",
         description="Train GMF with a negative sampler; the epoch is chosen on a validation "
-        "split held out from the training data, then the test is evaluated once.",
+        "split held out from the training data, then the test is evaluated once. "
+        "Options may also come from --config FILE (TOML or JSON, keys named like the "
+        "options: 'batch-size' or 'batch_size'); flags on the command line take precedence.",
+    )
+    t.add_argument("--config", metavar="FILE", help="TOML or JSON file holding any option")
+    t.add_argument(
+        "--list-samplers", action="store_true", help="list the samplers, their options and defaults"
     )
     t.add_argument("--data", metavar="PATH", help="data set (default: built-in synthetic data)")
     t.add_argument("--format", choices=FORMATS, help="format of --data (default: guessed)")
     t.add_argument(
-        "--sampler", metavar="NAME", help="negative sampler (default: gain if available)"
+        "--sampler", metavar="NAME", help=f"negative sampler (default: {DEFAULT_SAMPLER})"
     )
     t.add_argument(
         "--sampler-option",
@@ -124,20 +182,40 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         dest="sampler_options",
-        help="keyword for the sampler's constructor (repeatable)",
+        help="keyword for the sampler's constructor (repeatable; see --list-samplers)",
     )
-    t.add_argument("--loss", choices=LOSSES, help="bpr or group (default: group)")
-    t.add_argument("--epochs", type=int, help="number of epochs")
-    t.add_argument("--dim", type=int, help="embedding size (default 32)")
-    t.add_argument("--lr", type=float, help="Adam learning rate")
-    t.add_argument("--weight-decay", type=float, help="Adam L2 weight decay")
-    t.add_argument("--batch-size", type=int, help="pairs (bpr) or user groups (group) per step")
-    t.add_argument("--negatives", type=int, help="negatives per pair for bpr (default 1)")
+    t.add_argument("--loss", choices=LOSSES, help="bpr, softmax or group")
+    t.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
+    t.add_argument("--dim", type=int, help="embedding size")
+    t.add_argument("--lr", type=float, help="learning rate (SparseAdam / Adam)")
+    t.add_argument("--l2", type=float, help="L2 penalty on the batch's embedding rows")
+    t.add_argument(
+        "--weight-decay", type=float, help="Adam's weight decay on every row (needs --dense)"
+    )
+    t.add_argument("--dense", action="store_true", default=None, help="dense embedding updates")
+    t.add_argument("--temperature", type=float, help="softmax loss: temperature")
+    t.add_argument("--batch-size", type=int, help="pairs (bpr, softmax) or user groups per step")
+    t.add_argument("--negatives", type=int, help="negatives per pair for bpr and softmax")
     t.add_argument("--positives-per-group", type=int, help="group loss: positives per group")
     t.add_argument("--negatives-per-user", type=int, help="group loss: negatives per group")
-    t.add_argument("--margin", type=float, help="group loss: hinge margin (default 1.0)")
-    t.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+    t.add_argument("--margin", type=float, help="group loss: hinge margin")
+    t.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    t.add_argument(
+        "--refresh-every",
+        type=int,
+        metavar="STEPS",
+        help="refresh score-based samplers every STEPS steps (besides each epoch's start)",
+    )
     t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument(
+        "--prefetch",
+        type=int,
+        metavar="N",
+        help="batches whose negatives a background thread draws ahead (0: none; default 2)",
+    )
+    t.add_argument(
+        "--sampler-threads", type=int, metavar="N", help="threads of gnno's sampling pool"
+    )
     _add_runtime_options(t)
     t.add_argument("--out", metavar="DIR", help="write log.jsonl, metrics.json, checkpoint here")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -165,11 +243,102 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parses ``argv``; a ``train --config FILE`` is read first and its
+    options parsed as if given before the command line's own."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.config:
+        from_file = _config_argv(Path(args.config), parser)
+        args = parser.parse_args(["train", *from_file, *argv[1:]])
+    return args
+
+
+def _config_argv(path: Path, parser: argparse.ArgumentParser) -> list[str]:
+    """The options in a TOML or JSON file as command-line arguments."""
+    if not path.is_file():
+        raise UsageError(f"--config {path}: no such file")
+    text = path.read_text()
+    if path.suffix.lower() == ".json":
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"--config {path} is not valid JSON: {err}") from None
+    else:
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            raise UsageError("TOML config files need Python 3.11 or newer; use JSON") from None
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise UsageError(f"--config {path} is not valid TOML: {err}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"--config {path} must hold a table of options")
+    train = next(
+        a.choices["train"] for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    flags = {
+        opt[2:].replace("-", "_"): action
+        for action in train._actions
+        for opt in action.option_strings
+        if opt.startswith("--")
+    }
+    out: list[str] = []
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name == "sampler_options" and isinstance(value, dict):
+            out += [x for k, v in value.items() for x in ("-S", f"{k}={_toml_scalar(v)}")]
+            continue
+        action = flags.get(name)
+        if action is None or name in ("config", "list_samplers", "resume", "out"):
+            raise UsageError(f"--config {path}: unknown or disallowed option {key!r}")
+        flag = next(o for o in action.option_strings if o.startswith("--"))
+        if action.nargs == 0:  # a switch
+            if not isinstance(value, bool):
+                raise UsageError(f"--config {path}: {key} must be true or false, got {value!r}")
+            out += [flag] if value else []
+        elif isinstance(value, (dict, list)):
+            raise UsageError(f"--config {path}: {key} must be a single value, got {value!r}")
+        else:
+            out += [flag, _toml_scalar(value)]
+    return out
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def list_samplers() -> str:
+    """Each registered sampler with its options and their defaults."""
+    import inspect
+
+    from gnno.samplers import SAMPLERS
+
+    lines = []
+    for name, cls in SAMPLERS.items():
+        doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+        lines.append(f"{name}  ({cls.__name__}): {doc}")
+        params = inspect.signature(cls.__init__).parameters.values()
+        for p in params:
+            if p.name in ("self", "train") or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            default = "" if p.default is inspect.Parameter.empty else f" = {p.default!r}"
+            lines.append(f"    -S {p.name}{default}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gnno`` console script; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
         if args.command == "train":
+            if args.list_samplers:
+                print(list_samplers())
+                return 0
             return _train(args)
         return _evaluate(args)
     except SystemExit as stop:  # --help
@@ -202,8 +371,8 @@ def _train(args: argparse.Namespace) -> int:
             if key not in _RESUME_FREE and _normal(value) != _normal(config.get(key)):
                 raise UsageError(
                     f"--{key.replace('_', '-')} {value} differs from the saved run's "
-                    f"{config.get(key)!r}; only --epochs, --patience, --device, --threads "
-                    "may change on --resume"
+                    f"{config.get(key)!r}; only --epochs, --patience, --device, --threads, "
+                    "--prefetch and --sampler-threads may change on --resume"
                 )
         config.update({k: v for k, v in given.items() if k in _RESUME_FREE})
     else:
@@ -212,6 +381,13 @@ def _train(args: argparse.Namespace) -> int:
 
     torch = _setup_torch(args)
     device = _device(torch, args.device)
+    prefetch = 2 if args.prefetch is None else args.prefetch
+    if prefetch < 0:
+        raise UsageError(f"--prefetch must be at least 0, got {prefetch}")
+    if args.sampler_threads is not None:
+        import gnno
+
+        gnno.set_num_threads(args.sampler_threads)
     data = load_splits(config)
 
     from gnno.models import GMF
@@ -219,7 +395,7 @@ def _train(args: argparse.Namespace) -> int:
     from gnno.training import Trainer
 
     torch.manual_seed(config["seed"])
-    model = GMF(data.n_users, data.n_items, config["dim"])
+    model = GMF(data.n_users, data.n_items, config["dim"], sparse=not config["dense"])
     try:
         sampler = build_sampler(
             config["sampler"], data.fit, seed=config["seed"], **config["sampler_options"]
@@ -237,6 +413,8 @@ def _train(args: argparse.Namespace) -> int:
         loss=config["loss"],
         lr=config["lr"],
         weight_decay=config["weight_decay"],
+        l2=config["l2"],
+        temperature=config["temperature"],
         batch_size=config["batch_size"],
         epochs=config["epochs"],
         device=device,
@@ -244,6 +422,7 @@ def _train(args: argparse.Namespace) -> int:
         evaluator=data.validate,
         metric=data.metric,
         patience=config["patience"],
+        refresh_every=config["refresh_every"],
         negatives_per_pair=config["negatives"],
         positives_per_group=config["positives_per_group"],
         negatives_per_user=config["negatives_per_user"],
@@ -252,6 +431,7 @@ def _train(args: argparse.Namespace) -> int:
         checkpoint_dir=out,
         progress=not args.no_progress,
         ground_truth=data.ground_truth,
+        prefetch=prefetch,
     )
     started = time.perf_counter()
     result = trainer.fit(resume=bool(args.resume))
@@ -314,27 +494,52 @@ def _complete_config(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_config(config: dict[str, Any]) -> None:
+    """Checks the types and ranges of a complete config (from the command
+    line, or a hand-edited config.json on --resume / evaluate)."""
     from gnno.samplers import SAMPLERS
 
+    for key, types in _CONFIG_TYPES.items():
+        value = config.get(key)
+        bad_bool = isinstance(value, bool) and bool not in types
+        if not isinstance(value, types) or bad_bool:
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise UsageError(f"option {key} must be {want}, got {value!r}")
     if config["sampler"] not in SAMPLERS:
         raise UsageError(
             f"unknown sampler {config['sampler']!r}; choose one of {', '.join(SAMPLERS)}"
         )
-    for key in ("epochs", "dim", "batch_size", "negatives", "positives_per_group"):
+    if config["loss"] not in LOSSES:
+        raise UsageError(f"unknown loss {config['loss']!r}; choose one of {', '.join(LOSSES)}")
+    if config["format"] is not None and config["format"] not in FORMATS:
+        raise UsageError(f"unknown format {config['format']!r}; choose one of {', '.join(FORMATS)}")
+    for key in (
+        "epochs",
+        "dim",
+        "batch_size",
+        "negatives",
+        "positives_per_group",
+        "negatives_per_user",
+        "patience",
+    ):
         if config[key] < 1:
             raise UsageError(f"--{key.replace('_', '-')} must be at least 1, got {config[key]}")
-    if config["negatives_per_user"] < 1:
+    if config["refresh_every"] is not None and config["refresh_every"] < 1:
+        raise UsageError(f"--refresh-every must be at least 1, got {config['refresh_every']}")
+    if not 0 <= config["seed"] < 2**63:
+        raise UsageError(f"--seed must be in [0, 2**63), got {config['seed']}")
+    for key in ("lr", "temperature"):
+        if not config[key] > 0 or not math.isfinite(config[key]):
+            raise UsageError(f"--{key} must be positive and finite, got {config[key]}")
+    for key in ("weight_decay", "l2", "margin"):
+        if not config[key] >= 0 or not math.isfinite(config[key]):
+            raise UsageError(
+                f"--{key.replace('_', '-')} must be non-negative and finite, got {config[key]}"
+            )
+    if config["weight_decay"] and not config["dense"]:
         raise UsageError(
-            f"--negatives-per-user must be at least 1, got {config['negatives_per_user']}"
+            "--weight-decay decays every embedding row and needs --dense; "
+            "the sparse path regularises with --l2"
         )
-    if config["patience"] < 1:
-        raise UsageError(f"--patience must be at least 1, got {config['patience']}")
-    if config["seed"] < 0:
-        raise UsageError(f"--seed must be non-negative, got {config['seed']}")
-    if not config["lr"] > 0:
-        raise UsageError(f"--lr must be positive, got {config['lr']}")
-    if config["weight_decay"] < 0:
-        raise UsageError(f"--weight-decay must be non-negative, got {config['weight_decay']}")
 
 
 def load_splits(config: dict[str, Any]) -> Splits:
@@ -387,8 +592,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = GMF(data.n_users, data.n_items, config["dim"])
     try:
         state = torch.load(model_path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"it holds a {type(state).__name__}, not a state dict")
         model.load_state_dict(state)
-    except (RuntimeError, KeyError) as err:
+    except (RuntimeError, KeyError, TypeError, pickle.UnpicklingError, EOFError) as err:
         raise GnnoError(f"cannot load {model_path}: {err}") from None
     model.to(device)
     metrics = data.test(model)
@@ -435,11 +642,15 @@ def _load_config(out: Path) -> dict[str, Any]:
     if not path.is_file():
         raise GnnoError(f"{out} holds no gnno run (no config.json)")
     config = _read_json(path)
-    missing = [
-        k for k in _CONFIG_KEYS if k not in config and k not in ("user_col", "item_col", "sep")
-    ]
+    for key, value in _CONFIG_FALLBACK.items():
+        config.setdefault(key, value)
+    missing = [k for k in _CONFIG_KEYS if k not in config]
     if missing:
         raise GnnoError(f"{path} lacks {', '.join(missing)}")
+    try:
+        _check_config(config)
+    except UsageError as err:
+        raise GnnoError(f"{path}: {err}") from None
     return config
 
 

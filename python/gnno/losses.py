@@ -84,6 +84,34 @@ def group_hinge_loss(
     return (per_row / counts.clamp(min=1)).sum() / n_rows.clamp(min=1)
 
 
+def softmax_loss(
+    pos_scores: torch.Tensor, neg_scores: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """Sampled softmax: each positive against its own ``K`` negatives,
+    ``mean_b −log( e^{r_ui/τ} / (e^{r_ui/τ} + Σ_j e^{r_uj/τ}) )``.
+
+    ``pos_scores``: ``(B,)``; ``neg_scores``: ``(B, K)`` (or ``(B,)`` for
+    one negative each). ``temperature`` ``τ > 0`` sharpens (small) or
+    flattens (large) the weight the loss puts on the hardest negatives. No
+    correction for the proposal distribution is applied: with uniform
+    negatives it is a constant, and hard-negative samplers choose their
+    negatives on purpose. Returns a scalar.
+    """
+    temperature = finite_float(temperature, "temperature", low=0.0, low_open=True)
+    if pos_scores.dim() != 1:
+        raise ShapeError(
+            f"pos_scores must be 1-dimensional (B,), got shape {tuple(pos_scores.shape)}"
+        )
+    neg_scores = _as_rows(neg_scores, "neg_scores")
+    if neg_scores.shape[0] != pos_scores.shape[0]:
+        raise ShapeError(
+            f"neg_scores must be (B,) or (B, K) with B={pos_scores.shape[0]}, "
+            f"got shape {tuple(neg_scores.shape)}"
+        )
+    logits = torch.cat([pos_scores.unsqueeze(1), neg_scores], dim=1) / temperature
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
 def _as_rows(scores: torch.Tensor, name: str) -> torch.Tensor:
     if scores.dim() == 1:
         return scores.unsqueeze(1)
@@ -104,4 +132,4 @@ def _check_mask(mask: torch.Tensor | None, scores: torch.Tensor, name: str) -> t
     return mask
 
 
-__all__ = ["bpr_loss", "group_hinge_loss", "DEFAULT_MARGIN"]
+__all__ = ["bpr_loss", "softmax_loss", "group_hinge_loss", "DEFAULT_MARGIN"]

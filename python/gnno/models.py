@@ -24,15 +24,20 @@ class GMF(nn.Module):
     Every dot-product model is ``r(u, i) = ⟨a_u, b_i⟩``; here
     ``a = user_vectors() = w ⊙ P`` and ``b = item_vectors() = Q``, which is
     what full-ranking evaluation and score-based samplers use.
+
+    ``sparse=True`` gives the embedding tables sparse gradients (only the
+    batch's rows), for ``torch.optim.SparseAdam``; ``gnno.Trainer`` picks the
+    optimizers to match. ``penalty(users, items)`` is the L2 term on the
+    batch's rows that replaces weight decay there.
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int = 32) -> None:
+    def __init__(self, n_users: int, n_items: int, dim: int = 32, *, sparse: bool = False) -> None:
         super().__init__()
         self.n_users = positive_int(n_users, "n_users")
         self.n_items = positive_int(n_items, "n_items")
         self.dim = positive_int(dim, "dim")
-        self.user_embedding = nn.Embedding(self.n_users, self.dim)
-        self.item_embedding = nn.Embedding(self.n_items, self.dim)
+        self.user_embedding = nn.Embedding(self.n_users, self.dim, sparse=bool(sparse))
+        self.item_embedding = nn.Embedding(self.n_items, self.dim, sparse=bool(sparse))
         self.weight = nn.Parameter(torch.empty(self.dim))
         self.reset_parameters()
 
@@ -59,6 +64,16 @@ class GMF(nn.Module):
         b = self.item_embedding(items)
         return (a * b).sum(dim=-1)
 
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``(Σ_b ‖a_{users[b]}‖² + Σ ‖Q_items‖²) / len(users)``: the squared
+        norms of the rows a batch touches, per example. The user side is
+        ``a = w ⊙ P`` (what scores depend on), so moving scale between ``w``
+        and ``P`` cannot escape the penalty. ``items`` is ``(B,)`` or
+        ``(B, K)`` (a positive and its negatives)."""
+        a = self.user_embedding(users) * self.weight
+        b = self.item_embedding(items)
+        return (a.pow(2).sum() + b.pow(2).sum()) / max(1, users.shape[0])
+
     def user_vectors(self) -> torch.Tensor:
         """``w ⊙ P``: ``(n_users, dim)``, so ``r(u, i) = user_vectors()[u] @ item_vectors()[i]``."""
         return self.user_embedding.weight * self.weight
@@ -68,7 +83,8 @@ class GMF(nn.Module):
         return self.item_embedding.weight
 
     def extra_repr(self) -> str:
-        return f"n_users={self.n_users}, n_items={self.n_items}, dim={self.dim}"
+        sparse = ", sparse=True" if self.user_embedding.sparse else ""
+        return f"n_users={self.n_users}, n_items={self.n_items}, dim={self.dim}{sparse}"
 
 
 __all__ = ["GMF"]

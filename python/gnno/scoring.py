@@ -23,16 +23,6 @@ from gnno.exceptions import GnnoError, ShapeError
 CHUNK = 1 << 18
 
 
-def model_device(model: Any) -> Any:
-    import torch
-
-    params = getattr(model, "parameters", None)
-    if callable(params):
-        for p in params():
-            return p.device
-    return torch.device("cpu")
-
-
 def unwrap_parallel(model: Any) -> Any:
     """The module inside torch's ``DistributedDataParallel`` /
     ``DataParallel`` wrappers (their forward adds nothing to scoring, and
@@ -77,31 +67,26 @@ def score_pairs(model: Callable[..., Any], users: np.ndarray, items: np.ndarray)
     model's device in chunks of ``CHUNK`` pairs."""
     import torch
 
+    from gnno._torch import eval_mode, module_device
+
     if users.shape != items.shape:
         raise ShapeError(
             f"users and items must have the same shape, got {users.shape} and {items.shape}"
         )
-    device = model_device(model)
-    was_training = getattr(model, "training", None)
-    if was_training:
-        model.eval()
+    device = module_device(model)
     out = np.empty(users.shape, dtype=np.float32)
     flat_u, flat_i, flat_o = users.reshape(-1), items.reshape(-1), out.reshape(-1)
-    try:
-        with torch.no_grad():
-            for a in range(0, flat_u.size, CHUNK):
-                u = torch.from_numpy(flat_u[a : a + CHUNK]).to(device)
-                i = torch.from_numpy(flat_i[a : a + CHUNK]).to(device)
-                s = model(u, i)
-                if not hasattr(s, "shape") or tuple(s.shape) != tuple(u.shape):
-                    raise ShapeError(
-                        f"model(users, items) must return one score per pair, shape {tuple(u.shape)}, "
-                        f"got {getattr(s, 'shape', type(s).__name__)}"
-                    )
-                flat_o[a : a + CHUNK] = s.detach().to("cpu", torch.float32).numpy()
-    finally:
-        if was_training:
-            model.train()
+    with eval_mode(model):
+        for a in range(0, flat_u.size, CHUNK):
+            u = torch.from_numpy(flat_u[a : a + CHUNK]).to(device)
+            i = torch.from_numpy(flat_i[a : a + CHUNK]).to(device)
+            s = model(u, i)
+            if not hasattr(s, "shape") or tuple(s.shape) != tuple(u.shape):
+                raise ShapeError(
+                    f"model(users, items) must return one score per pair, shape {tuple(u.shape)}, "
+                    f"got {getattr(s, 'shape', type(s).__name__)}"
+                )
+            flat_o[a : a + CHUNK] = s.detach().to("cpu", torch.float32).numpy()
     check_finite(out, "model scores")
     return out
 

@@ -33,27 +33,34 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 
 from gnno._arrays import finite_float, positive_int, staged, to_device
 from gnno._prefetch import Prefetcher
+from gnno._torch import eval_mode
 from gnno.exceptions import GnnoError, NonFiniteError
 from gnno.interactions import Interactions
-from gnno.losses import DEFAULT_MARGIN, bpr_loss, group_hinge_loss
+from gnno.losses import DEFAULT_MARGIN, bpr_loss, group_hinge_loss, softmax_loss
+from gnno.samplers.protocol import SamplerLike, check_sampler
+from gnno.training import checkpoint
+from gnno.training.batches import GroupPlan, PairPlan
+from gnno.training.optim import Optimizers, penalty
+from gnno.training.selection import BestModel, cpu_state
 
 Evaluator = Callable[[torch.nn.Module], Mapping[str, float]]
+Loss = Literal["bpr", "softmax", "group"]
+LOSSES: tuple[str, ...] = ("bpr", "softmax", "group")
 
-CHECKPOINT_NAME = "checkpoint.pt"
-_CHECKPOINT_FORMAT = "gnno-trainer"
-_CHECKPOINT_VERSION = 1
 # Settings that must match for a resumed run to continue the original one.
 _RESUME_KEYS = (
     "loss",
     "lr",
     "weight_decay",
+    "l2",
+    "temperature",
     "batch_size",
     "seed",
     "refresh_every",
@@ -98,22 +105,34 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains a scoring model with a gnno sampler (Adam).
+    """Trains a scoring model with a gnno sampler.
 
     Args:
         model: a ``torch.nn.Module`` with ``forward(users (B,), items (B, K))
-            -> (B, K)`` scores (``gnno.GMF``). Moved to ``device``.
+            -> (B, K)`` scores (``gnno.GMF``). Moved to ``device``. Embedding
+            tables built with ``sparse=True`` are updated row-sparsely by
+            ``torch.optim.SparseAdam``; every other parameter by Adam.
         train: the training ``Interactions`` (the sampler's data).
-        sampler: any ``gnno.samplers.Sampler``.
+        sampler: a gnno sampler (``gnno.samplers.protocol.SamplerLike``:
+            ``sample``, ``sample_for_pairs``, ``set_epoch``, ``refresh``,
+            ``state_dict`` and ``load_state_dict``, so that a checkpoint
+            resumes exactly).
         loss: ``"bpr"``: one batch = ``batch_size`` shuffled training pairs,
             each with ``negatives_per_pair`` negatives from
-            ``sampler.sample_for_pairs``. ``"group"``: the group-wise hinge;
-            an epoch cuts each user's shuffled positives into groups of at
-            most ``positives_per_group`` (every pair is seen once per epoch,
-            as with BPR), a batch is ``batch_size`` groups, and each group gets
-            ``negatives_per_user`` negatives from ``sampler.sample``.
-        lr, weight_decay: Adam's (weight decay is Adam's L2 term on all
-            parameters).
+            ``sampler.sample_for_pairs``, BPR averaged over them.
+            ``"softmax"``: the same batches, sampled softmax over the
+            positive and its negatives at ``temperature``. ``"group"``: the
+            group-wise hinge; an epoch cuts each user's shuffled positives
+            into groups of at most ``positives_per_group`` (every pair is seen
+            once per epoch), a batch is ``batch_size`` groups, and each group
+            gets ``negatives_per_user`` negatives from ``sampler.sample``.
+        lr: the learning rate of both optimizers.
+        weight_decay: Adam's L2 decay on every dense parameter (not allowed
+            with sparse embeddings, which it would make dense).
+        l2: weight of ``model.penalty(users, items)``, the squared norms of
+            the embedding rows of the batch (users, positives and negatives),
+            per example; the regulariser of the sparse path.
+        temperature: the softmax loss's ``τ``.
         epochs: total number of epochs (a resumed run counts the epochs it
             already has).
         device: where the model trains (default ``cuda`` if available).
@@ -125,15 +144,17 @@ class Trainer:
         patience: stop after this many epochs without improvement of
             ``metric`` (``None``: never stop early).
         refresh_every: also call ``sampler.refresh(model)`` every this many
-            steps within an epoch (it is always called at an epoch's start).
+            steps within an epoch (it is always called at an epoch's start);
+            ``None``: once per epoch.
         margin: the group hinge's ``γ``.
         log_path: JSON-lines file, one line per epoch (truncated by a fresh
             run, appended to by a resumed one).
         checkpoint_dir: where ``checkpoint.pt`` is written after every epoch.
         progress: show a tqdm bar per epoch.
-        ground_truth: items each user actually likes (e.g. held-out test
-            items); when given, each epoch logs the share of drawn negatives
-            that are in it (``false_negative_rate``).
+        ground_truth: items each user actually likes that ``train`` does not
+            hold (held-out or planted false negatives); when given, each
+            epoch logs the share of drawn negatives that are in it
+            (``false_negative_rate``).
         on_epoch_end: ``on_epoch_end(trainer, record)`` after every epoch
             (after evaluation, before the checkpoint); ``record`` is that
             epoch's log line, which the callback may extend with
@@ -148,23 +169,25 @@ class Trainer:
             its own state (``sampler.draws_from_snapshot``; a score-based
             sampler bound to a model without ``user_vectors()`` /
             ``item_vectors()`` calls the live model in every draw and runs
-            in the loop). If training stops
-            mid-epoch (an exception), the sampler may have drawn up to
-            ``prefetch + 1`` batches more than were trained on; checkpoints
-            are taken between epochs, where nothing is ahead. The thread
-            hides the sampler's time only where a core is free for it (a
-            GPU run's host, or a CPU run with spare cores).
+            in the loop). If training stops mid-epoch (an exception), the
+            sampler may have drawn up to ``prefetch + 1`` batches more than
+            were trained on; checkpoints are taken between epochs, where
+            nothing is ahead. The thread hides the sampler's time only where
+            a core is free for it (a GPU run's host, or a CPU run with spare
+            cores).
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
         train: Interactions,
-        sampler: Any,
+        sampler: SamplerLike,
         *,
-        loss: str = "bpr",
+        loss: Loss = "bpr",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        l2: float = 0.0,
+        temperature: float = 1.0,
         batch_size: int = 1024,
         epochs: int = 20,
         device: str | torch.device | None = None,
@@ -189,17 +212,10 @@ class Trainer:
         if not isinstance(train, Interactions):
             raise GnnoError(f"train must be a gnno.Interactions, got {type(train).__name__}")
         train.require_nonempty("train")
-        for name in ("sample", "sample_for_pairs", "set_epoch", "refresh", "state_dict"):
-            if not callable(getattr(sampler, name, None)):
-                raise GnnoError(f"sampler must have a {name}() method (a gnno sampler)")
-        sampler_train = getattr(sampler, "train", None)
-        if isinstance(sampler_train, Interactions) and sampler_train.shape != train.shape:
-            raise GnnoError(
-                f"the sampler was built on data of shape {sampler_train.shape}, "
-                f"train has shape {train.shape}"
-            )
-        if loss not in ("bpr", "group"):
-            raise GnnoError(f"loss must be 'bpr' or 'group', got {loss!r}")
+        check_sampler(sampler, train)
+        _check_model_size(model, train)
+        if loss not in LOSSES:
+            raise GnnoError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if ground_truth is not None and not isinstance(ground_truth, Interactions):
             raise GnnoError(
                 f"ground_truth must be a gnno.Interactions, got {type(ground_truth).__name__}"
@@ -210,8 +226,10 @@ class Trainer:
             raise GnnoError(f"seed must be a non-negative integer, got {seed!r}")
 
         self.loss = loss
-        self.lr = finite_float(lr, "lr", low=0.0)
+        self.lr = finite_float(lr, "lr", low=0.0, low_open=True)
         self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
+        self.l2 = finite_float(l2, "l2", low=0.0)
+        self.temperature = finite_float(temperature, "temperature", low=0.0, low_open=True)
         self.batch_size = positive_int(batch_size, "batch_size")
         self.epochs = positive_int(epochs, "epochs", minimum=0)
         self.seed = int(seed)
@@ -222,8 +240,7 @@ class Trainer:
         self.negatives_per_pair = positive_int(negatives_per_pair, "negatives_per_pair")
         self.positives_per_group = positive_int(positives_per_group, "positives_per_group")
         self.negatives_per_user = positive_int(negatives_per_user, "negatives_per_user")
-        self.margin = finite_float(margin, "margin")
-        self.metric = metric
+        self.margin = finite_float(margin, "margin", low=0.0)
         self.evaluator = evaluator
         self.progress = bool(progress)
         self.ground_truth = ground_truth
@@ -241,24 +258,27 @@ class Trainer:
         self.model = model.to(self.device)
         self.train_data = train
         self.sampler = sampler
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        self.optimizer = Optimizers(self.model, self.lr, self.weight_decay)
+        self.plan: PairPlan | GroupPlan = (
+            GroupPlan(train, self.positives_per_group, self.batch_size, self.seed)
+            if loss == "group"
+            else PairPlan(train, self.batch_size, self.seed)
         )
-
-        users, items = train.to_pairs()
-        self._users = users
-        self._items = items
 
         # Progress of the run; all of it goes into the checkpoint.
         self.epoch = 0  # epochs completed
         self.history: list[dict[str, Any]] = []
-        self.best_epoch: int | None = None
-        self.best_value: float | None = None
-        self.best_metrics: dict[str, float] = {}
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.bad_epochs = 0
-        self.stopped_early = False
+        self.best = BestModel(metric, self.patience)
         self._sampler_busy = 0.0
+
+    @property
+    def metric(self) -> str | None:
+        """The validation metric that selects the model."""
+        return self.best.metric
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.best.stopped
 
     # -- public API ---------------------------------------------------------
     def fit(self, resume: bool | str | os.PathLike[str] = False) -> TrainResult:
@@ -272,7 +292,7 @@ class Trainer:
             if resume is True:
                 if self.checkpoint_dir is None:
                     raise GnnoError("resume=True needs a checkpoint_dir")
-                path = self.checkpoint_dir / CHECKPOINT_NAME
+                path = self.checkpoint_dir / checkpoint.NAME
             else:
                 path = Path(resume)
             self.load_checkpoint(path)
@@ -287,20 +307,19 @@ class Trainer:
                 self.on_epoch_end(self, record)
             self.history.append(record)
             if self.checkpoint_dir is not None:
-                self.save_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME)
+                self.save_checkpoint(self.checkpoint_dir / checkpoint.NAME)
             if self.log_path is not None:
                 with self.log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
 
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        self.best.restore(self.model)
         return self.result()
 
     def result(self) -> TrainResult:
         return TrainResult(
             history=[dict(h) for h in self.history],
-            best_epoch=self.best_epoch,
-            best_metrics=dict(self.best_metrics),
+            best_epoch=self.best.epoch,
+            best_metrics=dict(self.best.metrics),
             metric=self.metric,
             epochs_run=self.epoch,
             stopped_early=self.stopped_early,
@@ -315,27 +334,30 @@ class Trainer:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
-            "format": _CHECKPOINT_FORMAT,
-            "version": _CHECKPOINT_VERSION,
             "config": self.config(),
+            "data": _fingerprint(self.train_data),
             "epoch": self.epoch,
-            "model": _cpu_state(self.model),
+            "model": cpu_state(self.model),
             "optimizer": self.optimizer.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng,
             "history": self.history,
-            "best_epoch": self.best_epoch,
-            "best_value": self.best_value,
-            "best_metrics": self.best_metrics,
-            "best_state": self.best_state,
-            "bad_epochs": self.bad_epochs,
-            "stopped_early": self.stopped_early,
+            "best": self.best.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("format") != _CHECKPOINT_FORMAT:
-            raise GnnoError("not a gnno training checkpoint")
-        saved = state["config"]
+        """Continues the run ``state`` came from. Refuses a checkpoint of
+        another version, other settings, other training data or another
+        model shape, naming what differs."""
+        checkpoint.check(state)
+        try:
+            saved = dict(state["config"])
+            data = state["data"]
+            epoch = int(state["epoch"])
+            history = [dict(h) for h in state["history"]]
+            model_state, rng = state["model"], dict(state["rng"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise GnnoError(f"the checkpoint is damaged: {err!r}") from None
         mine = self.config()
         for key in _RESUME_KEYS:
             if key == "metric" and mine[key] is None:
@@ -345,44 +367,30 @@ class Trainer:
                     f"cannot resume: the checkpoint has {key}={saved.get(key)!r}, "
                     f"this trainer {key}={mine[key]!r}"
                 )
-        self.metric = saved.get("metric")
-        self.model.load_state_dict(state["model"])
+        if data != _fingerprint(self.train_data):
+            raise GnnoError(
+                "cannot resume: the checkpoint was trained on other data "
+                f"(fingerprint {data!r}, this trainer's data {_fingerprint(self.train_data)!r})"
+            )
+        try:
+            self.model.load_state_dict(model_state)
+        except (RuntimeError, KeyError, TypeError) as err:
+            raise GnnoError(f"cannot resume: the checkpoint's model does not fit: {err}") from None
         self.optimizer.load_state_dict(state["optimizer"])
-        if callable(getattr(self.sampler, "load_state_dict", None)):
-            self.sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.epoch = int(state["epoch"])
-        self.history = list(state["history"])
-        self.best_epoch = state["best_epoch"]
-        self.best_value = state["best_value"]
-        self.best_metrics = dict(state["best_metrics"])
-        self.best_state = state["best_state"]
-        self.bad_epochs = int(state["bad_epochs"])
-        self.stopped_early = bool(state["stopped_early"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.best.load_state_dict(state["best"])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.epoch = epoch
+        self.history = history
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Writes ``state_dict()`` atomically (a crash never leaves half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        checkpoint.save(path, self.state_dict())
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise GnnoError(f"no checkpoint at {path}")
-        try:
-            # Our own file: it holds numpy arrays (sampler state), which the
-            # weights-only unpickler refuses.
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:  # noqa: BLE001 - any unpickling failure
-            raise GnnoError(f"cannot read checkpoint {path}: {err}") from None
-        if not isinstance(state, dict):
-            raise GnnoError(f"{path} is not a gnno training checkpoint")
-        self.load_state_dict(state)
+        self.load_state_dict(checkpoint.load(path))
 
     # -- one epoch --------------------------------------------------------------
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
@@ -399,7 +407,7 @@ class Trainer:
         self._refresh()
         t_sampling += time.perf_counter() - t0
 
-        n_steps = self._n_steps()
+        n_steps = self.plan.n_steps
         # Per-step sums stay on the device (no sync per step); float32 there,
         # float64 once on the CPU (some devices have no float64).
         loss_parts: list[torch.Tensor] = []
@@ -462,8 +470,8 @@ class Trainer:
             # Time the sampler worked, overlapped with training or not.
             "sampler_busy": self._sampler_busy,
         }
-        self._update_best(epoch, metrics)
-        record["best_epoch"] = self.best_epoch
+        self.best.update(epoch, metrics, self.model)
+        record["best_epoch"] = self.best.epoch
         if self.progress:
             _summary(record, self.epochs, self.metric)
         return record
@@ -473,21 +481,27 @@ class Trainer:
     ) -> torch.Tensor:
         dev = self.device
         u, p, n = to_device(u, dev), to_device(p, dev), to_device(n, dev)
-        if self.loss == "bpr":
-            # One forward over (positive, negatives): (B, 1 + K).
-            scores = self.model(u, torch.cat([p.unsqueeze(1), n], dim=1))
-            loss = bpr_loss(scores[:, 0], scores[:, 1:])
-        else:
+        if self.loss == "group":
             width = p.shape[1]
-            scores = self.model(u, torch.cat([p, n], dim=1))
+            items = torch.cat([p, n], dim=1)
+            scores = self.model(u, items)
             loss = group_hinge_loss(
                 scores[:, :width],
                 scores[:, width:],
                 margin=self.margin,
                 pos_mask=None if mask is None else to_device(mask, dev),
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        else:
+            # One forward over (positive, negatives): (B, 1 + K).
+            items = torch.cat([p.unsqueeze(1), n], dim=1)
+            scores = self.model(u, items)
+            if self.loss == "bpr":
+                loss = bpr_loss(scores[:, 0], scores[:, 1:])
+            else:
+                loss = softmax_loss(scores[:, 0], scores[:, 1:], self.temperature)
+        objective = loss + self.l2 * penalty(self.model, u, items) if self.l2 else loss
+        self.optimizer.zero_grad()
+        objective.backward()
         self.optimizer.step()
         return loss
 
@@ -496,7 +510,7 @@ class Trainer:
         """The epoch's batches with their negatives. Refreshes the sampler
         every ``refresh_every`` steps; each stretch between two refreshes is
         drawn ahead in a background thread when ``prefetch`` allows."""
-        batches = self._bpr_batches(epoch) if self.loss == "bpr" else self._group_batches(epoch)
+        batches = self.plan.batches(epoch)
         every = self.refresh_every or max(1, n_steps)
         for lo in range(0, n_steps, every):
             if lo:
@@ -514,10 +528,10 @@ class Trainer:
         dev = self.device
         for users, pos, pos_mask in batches:
             t0 = time.perf_counter()
-            if self.loss == "bpr":
-                neg = self.sampler.sample_for_pairs(users, pos, self.negatives_per_pair)
-            else:
+            if self.loss == "group":
                 neg = self.sampler.sample(users, self.negatives_per_user)
+            else:
+                neg = self.sampler.sample_for_pairs(users, pos, self.negatives_per_pair)
             neg = np.asarray(neg, dtype=np.int64)
             self._sampler_busy += time.perf_counter() - t0
             mask = None if pos_mask is None else staged(pos_mask, dev)
@@ -537,97 +551,29 @@ class Trainer:
     def _refresh(self) -> None:
         # Scores for the sampler come from the model as it would be evaluated.
         t0 = time.perf_counter()
-        was_training = self.model.training
-        self.model.eval()
         try:
-            with torch.no_grad():
+            with eval_mode(self.model):
                 self.sampler.refresh(self.model)
         finally:
-            self.model.train(was_training)
             self._sampler_busy += time.perf_counter() - t0
 
     def _evaluate(self) -> dict[str, float]:
         if self.evaluator is None:
             return {}
-        was_training = self.model.training
-        try:
-            with torch.no_grad():
-                raw = self.evaluator(self.model)
-        finally:
-            self.model.train(was_training)
+        with eval_mode(self.model):
+            raw = self.evaluator(self.model)
         if not isinstance(raw, Mapping) or not raw:
             raise GnnoError("the evaluator must return a non-empty dict of metric name -> value")
-        metrics = {str(k): float(v) for k, v in raw.items()}
-        if self.metric is None:
-            self.metric = next(iter(metrics))
-        if self.metric not in metrics:
-            raise GnnoError(
-                f"metric {self.metric!r} is not among the evaluator's: {', '.join(metrics)}"
-            )
-        return metrics
-
-    def _update_best(self, epoch: int, metrics: dict[str, float]) -> None:
-        if not metrics:
-            return
-        value = metrics[self.metric]  # type: ignore[index]
-        if self.best_value is None or value > self.best_value:
-            self.best_value = value
-            self.best_epoch = epoch
-            self.best_metrics = dict(metrics)
-            self.best_state = _cpu_state(self.model)
-            self.bad_epochs = 0
-        else:
-            self.bad_epochs += 1
-            if self.patience is not None and self.bad_epochs >= self.patience:
-                self.stopped_early = True
-
-    # -- batches ------------------------------------------------------------------
-    def _n_steps(self) -> int:
-        if self.loss == "bpr":
-            return -(-len(self._users) // self.batch_size)
-        counts = self.train_data.user_counts
-        groups = int((-(-counts // self.positives_per_group)).sum())
-        return -(-groups // self.batch_size)
-
-    def _bpr_batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
-        order = np.random.default_rng([self.seed, epoch, 0]).permutation(len(self._users))
-        for lo in range(0, len(order), self.batch_size):
-            idx = order[lo : lo + self.batch_size]
-            yield self._users[idx], self._items[idx], None
-
-    def _group_batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        rng = np.random.default_rng([self.seed, epoch, 1])
-        size = self.positives_per_group
-        counts = self.train_data.user_counts
-        indptr = self.train_data.indptr
-        # Shuffle each user's positives (pairs are row-major), then cut each
-        # row into groups of at most `size`.
-        order = np.lexsort((rng.random(len(self._users)), self._users))
-        items = self._items[order]
-        users = self._users[order]
-        position = np.arange(len(users), dtype=np.int64) - indptr[users]
-        per_user = -(-counts // size)
-        first_group = np.cumsum(per_user) - per_user
-        group = first_group[users] + position // size
-        n_groups = int(per_user.sum())
-        grid = np.zeros((n_groups, size), dtype=np.int64)
-        mask = np.zeros((n_groups, size), dtype=bool)
-        grid[group, position % size] = items
-        mask[group, position % size] = True
-        group_user = np.repeat(np.arange(len(counts), dtype=np.int64), per_user)
-        # Only groups of one user can be short, so a mask-free batch is the
-        # common case when every row is full.
-        batch_order = rng.permutation(n_groups)
-        for lo in range(0, n_groups, self.batch_size):
-            idx = batch_order[lo : lo + self.batch_size]
-            m = mask[idx]
-            yield group_user[idx], grid[idx], (None if m.all() else m)
+        try:
+            return {str(k): float(v) for k, v in raw.items()}
+        except (TypeError, ValueError) as err:
+            raise GnnoError(f"the evaluator must return numbers: {err}") from None
 
 
 def train(
     model: torch.nn.Module,
     train: Interactions,
-    sampler: Any,
+    sampler: SamplerLike,
     *,
     resume: bool | str | os.PathLike[str] = False,
     **options: Any,
@@ -636,8 +582,28 @@ def train(
     return Trainer(model, train, sampler, **options).fit(resume=resume)
 
 
-def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+def _fingerprint(data: Interactions) -> str:
+    fp = getattr(data, "fingerprint", None)
+    if isinstance(fp, str):
+        return fp
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.asarray(data.shape, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(data.indptr, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(data.indices, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _check_model_size(model: torch.nn.Module, train: Interactions) -> None:
+    """A model with ``n_users`` / ``n_items`` must cover ``train``'s ids."""
+    for name, need in (("n_users", train.n_users), ("n_items", train.n_items)):
+        have = getattr(model, name, None)
+        if isinstance(have, (int, np.integer)) and not isinstance(have, bool) and have < need:
+            raise GnnoError(
+                f"the model has {name}={int(have)} but the training data needs {need}: "
+                "build the model on the training data's shape"
+            )
 
 
 def _summary(record: dict[str, Any], epochs: int, metric: str | None) -> None:
@@ -661,4 +627,4 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True, disable=None)
 
 
-__all__ = ["Trainer", "TrainResult", "train", "CHECKPOINT_NAME"]
+__all__ = ["Trainer", "TrainResult", "train", "LOSSES"]

@@ -1,0 +1,84 @@
+"""Model selection on validation: the best epoch's weights and early stopping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from gnno.exceptions import GnnoError
+
+
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of ``model.state_dict()``."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+class BestModel:
+    """Keeps the weights of the epoch with the highest ``metric`` (higher is
+    better) and counts the epochs since; ``stopped`` turns true after
+    ``patience`` epochs without improvement (``None``: never)."""
+
+    def __init__(self, metric: str | None = None, patience: int | None = None) -> None:
+        self.metric = metric
+        self.patience = patience
+        self.epoch: int | None = None
+        self.value: float | None = None
+        self.metrics: dict[str, float] = {}
+        self.state: dict[str, torch.Tensor] | None = None
+        self.bad_epochs = 0
+        self.stopped = False
+
+    def update(self, epoch: int, metrics: Mapping[str, float], model: torch.nn.Module) -> None:
+        """Records one epoch's validation ``metrics`` (nothing without any)."""
+        if not metrics:
+            return
+        if self.metric is None:
+            self.metric = next(iter(metrics))
+        if self.metric not in metrics:
+            raise GnnoError(
+                f"metric {self.metric!r} is not among the evaluator's: {', '.join(metrics)}"
+            )
+        value = float(metrics[self.metric])
+        if self.value is None or value > self.value:
+            self.value = value
+            self.epoch = epoch
+            self.metrics = dict(metrics)
+            self.state = cpu_state(model)
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+            if self.patience is not None and self.bad_epochs >= self.patience:
+                self.stopped = True
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Loads the best weights into ``model`` (nothing if none was kept)."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "epoch": self.epoch,
+            "value": self.value,
+            "metrics": self.metrics,
+            "state": self.state,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        try:
+            self.metric = state["metric"]
+            self.epoch = None if state["epoch"] is None else int(state["epoch"])
+            self.value = None if state["value"] is None else float(state["value"])
+            self.metrics = {str(k): float(v) for k, v in dict(state["metrics"]).items()}
+            self.state = state["state"]
+            self.bad_epochs = int(state["bad_epochs"])
+            self.stopped = bool(state["stopped"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise GnnoError(f"the checkpoint's model-selection state is damaged: {err!r}") from None
+
+
+__all__ = ["BestModel", "cpu_state"]
