@@ -13,7 +13,7 @@ import pytest
 
 import gnno
 from gnno import Interactions
-from gnno.cli import TRAIN_DEFAULTS, _complete_config, default_sampler, main
+from gnno.cli import _complete_config, default_sampler, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,9 @@ FAST = ["--no-progress", "--sampler", "uniform", "--dim", "8", "--lr", "0.05"]
 def test_train_defaults_on_synthetic(small_synthetic, capsys):
     assert main(["train", "--epochs", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert f"sampler {default_sampler()}" in out and "loss group" in out
+    from gnno.recipes import DEFAULT_LOSS
+
+    assert f"sampler {default_sampler()}" in out and f"loss {DEFAULT_LOSS}" in out
     assert "synthetic" in out
     assert "recall@20" in out and "ndcg@20" in out and "precision@20" in out
 
@@ -180,12 +182,15 @@ def test_resume_matches_a_straight_run(tmp_path):
     assert [json.loads(x)["epoch"] for x in log] == [0, 1, 2]
 
 
-def test_defaults_table():
+def test_defaults_come_from_the_recipes():
+    from gnno import recipes
+
     ncf = _complete_config({"data": "x", "format": "ncf", "loss": "bpr"})
-    want = next(v for f, loss, v in TRAIN_DEFAULTS if (f, loss) == ("ncf", "bpr"))
+    want = recipes.recipe("ncf", "bpr")
     assert {k: ncf[k] for k in want} == want
-    assert ncf["dim"] == 32
-    assert _complete_config({})["loss"] == "group"
+    assert _complete_config({})["loss"] == recipes.DEFAULT_LOSS
+    # The command line overrides a recipe value.
+    assert _complete_config({"dim": 7})["dim"] == 7
 
 
 def test_default_sampler_is_registered():

@@ -36,36 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from gnno import protocols
+from gnno import protocols, recipes
 from gnno.exceptions import GnnoError
 from gnno.protocols import FORMATS, Splits
 
 LOSSES = ("bpr", "softmax", "group")
 DEFAULT_SAMPLER = "gain"
 
-#: Defaults by (protocol, loss); the first match wins, ``"*"`` matches all.
-#: See ``docs/RESULTS.md`` for the search that chose them.
-TRAIN_DEFAULTS: list[tuple[str, str, dict[str, Any]]] = [
-    ("ncf", "bpr", {"lr": 3e-3, "batch_size": 1024}),
-    ("synthetic", "group", {"lr": 3e-3, "batch_size": 256, "epochs": 40}),
-    ("*", "group", {"lr": 1e-3, "batch_size": 256}),
-    ("*", "*", {"lr": 1e-3, "batch_size": 1024}),
-]
-COMMON_DEFAULTS: dict[str, Any] = {
-    "dim": 32,
-    "epochs": 40,
-    "patience": 10,
-    "weight_decay": 0.0,
-    "l2": 0.0,
-    "temperature": 1.0,
-    "negatives": 1,
-    "positives_per_group": 8,
-    "negatives_per_user": 8,
-    "margin": 1.0,
-    "seed": 0,
-    "refresh_every": None,
-    "dense": False,
-}
 # What a resumed run may change; everything else must match the saved run.
 _RESUME_FREE = {
     "epochs",
@@ -476,16 +453,11 @@ def _complete_config(given: dict[str, Any]) -> dict[str, Any]:
     config.setdefault("data", None)
     config.setdefault("format", None)
     config.setdefault("sampler", default_sampler())
-    config.setdefault("loss", "group")
+    config.setdefault("loss", recipes.DEFAULT_LOSS)
     config.setdefault("sampler_options", {})
-    protocol = config["format"] or "synthetic"
-    for fmt, loss, values in TRAIN_DEFAULTS:
-        if fmt in (protocol, "*") and loss in (config["loss"], "*"):
-            for key, value in values.items():
-                config.setdefault(key, value)
-            break
-    for key, value in COMMON_DEFAULTS.items():
+    for key, value in recipes.recipe(config["format"], config["loss"]).items():
         config.setdefault(key, value)
+    config.setdefault("seed", 0)
     if config["format"] == "csv":
         config.setdefault("user_col", "user")
         config.setdefault("item_col", "item")
@@ -726,4 +698,4 @@ def _print_table(config: dict[str, Any], data: Splits, summary: dict[str, Any]) 
         print(" · ".join(parts))
 
 
-__all__ = ["main", "build_parser", "load_splits", "guess_format", "TRAIN_DEFAULTS"]
+__all__ = ["main", "build_parser", "load_splits", "guess_format"]

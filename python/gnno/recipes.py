@@ -1,0 +1,61 @@
+"""Training recipes: the settings ``gnno train`` uses by default, per
+evaluation protocol and loss, and that ``benches/study`` trains every
+sampler with.
+
+They were chosen on validation data only (the split held out of the
+training data), by the search in ``benches/study/recipe.py``; its results
+are in ``docs/RESULTS.md``. Every value can be overridden on the command
+line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Protocol names: the data format, or "synthetic" for the built-in data.
+PROTOCOLS = ("ncf", "lightgcn", "movielens", "csv", "synthetic")
+
+#: Settings shared by every recipe unless it says otherwise.
+COMMON: dict[str, Any] = {
+    "dim": 64,
+    "lr": 2e-3,
+    "l2": 1e-2,
+    "weight_decay": 0.0,
+    "temperature": 0.25,
+    "batch_size": 1024,
+    "negatives": 16,
+    "positives_per_group": 8,
+    "negatives_per_user": 8,
+    "margin": 1.0,
+    "epochs": 300,
+    "patience": 10,
+    "refresh_every": None,
+    "dense": False,
+}
+
+#: (protocol, loss) → settings over ``COMMON``; the first match wins and
+#: ``"*"`` matches all.
+RECIPES: list[tuple[str, str, dict[str, Any]]] = [
+    ("synthetic", "*", {"dim": 32, "epochs": 40}),
+    ("*", "group", {"batch_size": 256, "lr": 1e-3, "l2": 1e-4}),
+    ("*", "bpr", {"negatives": 8}),
+    ("*", "*", {}),
+]
+
+#: The loss ``gnno train`` uses when none is given.
+DEFAULT_LOSS = "softmax"
+
+
+def recipe(protocol: str | None, loss: str) -> dict[str, Any]:
+    """The settings for ``protocol`` (a data format, or None / "synthetic"
+    for the built-in data) and ``loss``."""
+    protocol = protocol or "synthetic"
+    out = dict(COMMON)
+    for proto, los, values in RECIPES:
+        if proto in (protocol, "*") and los in (loss, "*"):
+            out.update(values)
+            break
+    return out
+
+
+__all__ = ["PROTOCOLS", "COMMON", "RECIPES", "DEFAULT_LOSS", "recipe"]
