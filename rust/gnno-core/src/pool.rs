@@ -178,9 +178,15 @@ mod tests {
     fn thread_counts_are_checked() {
         assert!(set_num_threads(0).is_err());
         let e = set_num_threads(100_000).unwrap_err();
-        assert!(e.message.contains("100000") && e.message.contains("1024"), "{e}");
+        assert!(
+            e.message.contains("100000") && e.message.contains("1024"),
+            "{e}"
+        );
         assert!(check_num_threads(-1, "n").is_err());
         assert!(check_num_threads(999_999_999_999, "GNNO_NUM_THREADS").is_err());
-        assert_eq!(check_num_threads(MAX_THREADS as i128, "n").unwrap(), MAX_THREADS);
+        assert_eq!(
+            check_num_threads(MAX_THREADS as i128, "n").unwrap(),
+            MAX_THREADS
+        );
     }
 }

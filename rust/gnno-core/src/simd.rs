@@ -591,7 +591,10 @@ mod tests {
             }
             for kq in [0u32, 1, 100, 2500, 4999, 6000] {
                 for n in [0usize, 3, 64, 700] {
-                    assert_eq!((base.count_le)(&gaps[..n], kq), (k.count_le)(&gaps[..n], kq));
+                    assert_eq!(
+                        (base.count_le)(&gaps[..n], kq),
+                        (k.count_le)(&gaps[..n], kq)
+                    );
                 }
             }
         }

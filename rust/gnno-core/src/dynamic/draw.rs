@@ -303,7 +303,11 @@ impl<'a> Proposer<'a> {
 
 /// Validates a batch of draws: users in range and not saturated, positives
 /// (when given) aligned with them and in range.
-pub(super) fn check_draw(train: &Interactions, users: &[i64], positives: Option<&[i64]>) -> Result<()> {
+pub(super) fn check_draw(
+    train: &Interactions,
+    users: &[i64],
+    positives: Option<&[i64]>,
+) -> Result<()> {
     check_batch(train, users, "users")?;
     match positives {
         Some(p) => check_pairs(train, users, p),

@@ -104,5 +104,4 @@ impl DynamicSampler {
             data,
         }))
     }
-
 }

@@ -164,7 +164,9 @@ impl DynamicSampler {
         let old_prev = self.prev_emb.take();
         let old_cache = self.gain_cache.take();
         let old_snapshots = self.snapshots;
-        let result = self.set_embeddings(emb).and_then(|_| self.refresh_from_vectors());
+        let result = self
+            .set_embeddings(emb)
+            .and_then(|_| self.refresh_from_vectors());
         if result.is_err() {
             // `prev_emb` holds the old current snapshot again.
             self.emb = self.prev_emb.take();

@@ -212,9 +212,7 @@ impl DynamicSampler {
     /// scores are not finite.
     pub fn refresh_from_vectors(&mut self) -> Result<()> {
         if self.emb.is_none() {
-            return Err(Error::value(
-                "no model vectors: call set_embeddings first",
-            ));
+            return Err(Error::value("no model vectors: call set_embeddings first"));
         }
         let stream = self.stream;
         let result = self.refresh_from_vectors_inner();

@@ -40,8 +40,7 @@ impl DynamicSampler {
         let (train, proposal) = (&*self.train, &self.proposal);
         let needs_h = matches!(cfg.retain, Retain::TopH | Retain::SoftmaxH { .. });
         let mut rows = self.memory.rows_for(&distinct);
-        let step = |scratch: &mut StepScratch,
-                    (row, &u): (&mut MemoryRow<'_>, &usize)| {
+        let step = |scratch: &mut StepScratch, (row, &u): (&mut MemoryRow<'_>, &usize)| {
             // A stream per user: the same update whatever the batch around it.
             let mut rng = key.rng(purpose::FRESH, u as u64);
             let StepScratch {

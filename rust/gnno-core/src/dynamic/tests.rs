@@ -248,9 +248,7 @@ fn gain_criteria_pick_what_their_formulas_say() {
                             let g = memory_gain(&s, u, j);
                             let hard = sigmoid(scores[k] - anchor_scores[row]);
                             match crit {
-                                Criterion::Gain { beta } => {
-                                    hard * (1.0 + beta * (g - g0)).max(0.0)
-                                }
+                                Criterion::Gain { beta } => hard * (1.0 + beta * (g - g0)).max(0.0),
                                 Criterion::GainAdditive { beta } => hard + beta * (g - g0),
                                 _ => g,
                             }
@@ -258,10 +256,7 @@ fn gain_criteria_pick_what_their_formulas_say() {
                         let best = c
                             .clone()
                             .fold(c.start, |b, k| if value(k) > value(b) { k } else { b });
-                        assert_eq!(
-                            chosen, p.items[best],
-                            "{crit:?} g0={g0} ({name}): draw {d}"
-                        );
+                        assert_eq!(chosen, p.items[best], "{crit:?} g0={g0} ({name}): draw {d}");
                     }
                 }
             }
@@ -302,7 +297,10 @@ fn pruned_gain_argmax_equals_the_full_scan() {
                 let anchor = train.row(u)[0] as i64;
                 let a = ctx.choose_gain_argmax(u, anchor, 0.25, &items, &scores, beta);
                 let b = ctx.choose_scan(u, anchor, 0.25, &items, &scores, &mut rng);
-                assert_eq!(a, b, "g0={g0} beta={beta} items={items:?} scores={scores:?}");
+                assert_eq!(
+                    a, b,
+                    "g0={g0} beta={beta} items={items:?} scores={scores:?}"
+                );
                 draws += 1;
             }
         }
@@ -324,7 +322,10 @@ fn temperature_samples_the_softmax_of_the_criterion() {
     let scores = vec![0f32; p.items.len()];
     let out = s.select(&users, &p, 1, &scores, &vec![0f32; n]).unwrap();
     let r = s.memory().range(7);
-    let items: Vec<i64> = s.memory().items[r.clone()].iter().map(|&i| i as i64).collect();
+    let items: Vec<i64> = s.memory().items[r.clone()]
+        .iter()
+        .map(|&i| i as i64)
+        .collect();
     let weights: Vec<f64> = r.map(|p| ((s.memory().g[p] / t) as f64).exp()).collect();
     let total: f64 = weights.iter().sum();
     for (j, w) in items.iter().zip(&weights) {
