@@ -30,7 +30,7 @@ pub const MAX_THREADS: usize = 1024;
 pub fn check_num_threads(n: i128, source: &str) -> Result<usize> {
     if n < 1 || n > MAX_THREADS as i128 {
         return Err(Error::value(format!(
-            "{source}={n} is not a valid number of threads: it must be between 1 and {MAX_THREADS}"
+            "{source}={n} is not a valid number of threads: it must be at least 1 and at most {MAX_THREADS}"
         )));
     }
     Ok(n as usize)
@@ -179,7 +179,7 @@ mod tests {
         assert!(set_num_threads(0).is_err());
         let e = set_num_threads(100_000).unwrap_err();
         assert!(
-            e.message.contains("100000") && e.message.contains("1024"),
+            e.message.contains("100000") && e.message.contains("at most 1024"),
             "{e}"
         );
         assert!(check_num_threads(-1, "n").is_err());

@@ -128,11 +128,21 @@ fn parse_criterion(name: &str, beta: f32, srns_alpha: f32, warmup: f32) -> PyRes
     })
 }
 
+/// Model vectors copied out of numpy, checked in the core (GIL released).
+struct RawEmbeddings(Vec<f32>, Vec<f32>, usize, usize, usize);
+
+impl RawEmbeddings {
+    fn build(self) -> gnno_core::Result<Embeddings> {
+        let RawEmbeddings(uv, iv, d, n_users, n_items) = self;
+        Embeddings::new(uv, iv, d, n_users, n_items)
+    }
+}
+
 /// Two model-vector arrays checked against each other, as one snapshot.
 fn embeddings(
     user_vectors: &PyReadonlyArray2<'_, f32>,
     item_vectors: &PyReadonlyArray2<'_, f32>,
-) -> PyResult<(Vec<f32>, Vec<f32>, usize, usize, usize)> {
+) -> PyResult<RawEmbeddings> {
     let (uv, n_users, d) = slice2(user_vectors, "user_vectors")?;
     let (iv, n_items, d2) = slice2(item_vectors, "item_vectors")?;
     if d != d2 {
@@ -140,7 +150,7 @@ fn embeddings(
             "user_vectors and item_vectors must have the same width, got {d} and {d2}"
         )));
     }
-    Ok((uv.to_vec(), iv.to_vec(), d, n_users, n_items))
+    Ok(RawEmbeddings(uv.to_vec(), iv.to_vec(), d, n_users, n_items))
 }
 
 type StateTuple<'py> = (
@@ -252,10 +262,8 @@ impl PyDynamicSampler {
         user_vectors: PyReadonlyArray2<'_, f32>,
         item_vectors: PyReadonlyArray2<'_, f32>,
     ) -> PyResult<()> {
-        let (uv, iv, d, n_users, n_items) = embeddings(&user_vectors, &item_vectors)?;
-        self.inner.with(py, |s| {
-            s.set_embeddings(Embeddings::new(uv, iv, d, n_users, n_items)?)
-        })
+        let raw = embeddings(&user_vectors, &item_vectors)?;
+        self.inner.with(py, |s| s.set_embeddings(raw.build()?))
     }
 
     /// A snapshot and a full refresh from it, as one step: on any error
@@ -266,10 +274,8 @@ impl PyDynamicSampler {
         user_vectors: PyReadonlyArray2<'_, f32>,
         item_vectors: PyReadonlyArray2<'_, f32>,
     ) -> PyResult<()> {
-        let (uv, iv, d, n_users, n_items) = embeddings(&user_vectors, &item_vectors)?;
-        self.inner.with(py, |s| {
-            s.refresh_embeddings(Embeddings::new(uv, iv, d, n_users, n_items)?)
-        })
+        let raw = embeddings(&user_vectors, &item_vectors)?;
+        self.inner.with(py, |s| s.refresh_embeddings(raw.build()?))
     }
 
     fn refresh_from_vectors(&self, py: Python<'_>) -> PyResult<()> {
@@ -433,10 +439,7 @@ impl PyDynamicSampler {
         };
         let (p, n) = (build(&prev)?, build(&now)?);
         self.inner.with(py, |s| {
-            let make = |e: Option<(Vec<f32>, Vec<f32>, usize, usize, usize)>| {
-                e.map(|(uv, iv, d, nu, ni)| Embeddings::new(uv, iv, d, nu, ni))
-                    .transpose()
-            };
+            let make = |e: Option<RawEmbeddings>| e.map(RawEmbeddings::build).transpose();
             s.restore_embeddings(make(p)?, make(n)?, snapshots)
         })
     }

@@ -195,9 +195,9 @@ fn known_memory(s: &mut DynamicSampler, rng: &mut Rng) {
             .filter(|&i| !train.contains(u, i))
             .map(|i| i as i32)
             .collect();
-        for k in 0..slots {
+        for (k, &j) in negs.iter().take(slots).enumerate() {
             let p = u * slots + k;
-            st.items[p] = negs[k];
+            st.items[p] = j;
             st.obs[p] = 2;
             st.h[p] = 0.5;
             st.g[p] = lo + (hi - lo) * rng.uniform() as f32;
