@@ -143,45 +143,45 @@ def test_a_failed_refresh_changes_nothing(name):
         assert np.array_equal(after["memory"][key], state["memory"][key], equal_nan=key != "items")
 
 
-def test_a_shared_sampler_serves_several_threads():
+@pytest.mark.parametrize("name", ["uniform", "gain"])
+def test_a_shared_sampler_serves_several_threads(name):
     train = _train()
     users = np.arange(train.n_users).repeat(5)
-    for make in (
-        lambda: gnno.UniformSampler(train, seed=4),
-        lambda: gnno.GainSampler(train, seed=4),
-    ):
-        shared = make()
-        serial = make()
-        if hasattr(shared, "refresh_embeddings"):
-            for s in (shared, serial):
-                s.refresh_embeddings(*_vectors(train, seed=5))
-        results: list[np.ndarray] = []
-        errors: list[BaseException] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(6)
 
-        def work():
-            try:
-                barrier.wait()
-                for _ in range(5):
-                    out = shared.sample(users, 2)
-                    with lock:
-                        results.append(out)
-            except BaseException as e:  # noqa: BLE001 - collected and re-raised
-                errors.append(e)
+    def make():
+        if name == "uniform":
+            return gnno.UniformSampler(train, seed=4)
+        s = gnno.GainSampler(train, seed=4)
+        s.refresh_embeddings(*_vectors(train, seed=5))
+        return s
 
-        threads = [threading.Thread(target=work) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
-        expected = [serial.sample(users, 2) for _ in range(30)]
-        # Calls ran one at a time: the same 30 draws, in some order.
-        got = sorted(r.tobytes() for r in results)
-        assert got == sorted(e.tobytes() for e in expected)
-        for r in results:
-            assert not train._core.contains(users.repeat(2), r.reshape(-1).astype(np.int64)).any()
+    shared, serial = make(), make()
+    results: list[np.ndarray] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(6)
+
+    def work():
+        try:
+            barrier.wait()
+            for _ in range(5):
+                out = shared.sample(users, 2)
+                with lock:
+                    results.append(out)
+        except BaseException as e:  # noqa: BLE001 - collected and re-raised
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    expected = [serial.sample(users, 2) for _ in range(30)]
+    # Calls ran one at a time: the same 30 draws, in some order.
+    assert sorted(r.tobytes() for r in results) == sorted(e.tobytes() for e in expected)
+    for r in results:
+        assert not train._core.contains(users.repeat(2), r.reshape(-1).astype(np.int64)).any()
 
 
 @pytest.mark.parametrize("value", ["999999999999", "0", "-3", "lots"])
