@@ -203,3 +203,10 @@ def test_a_valid_thread_variable_is_used():
     out = _run("import gnno; print(gnno.get_num_threads())", GNNO_NUM_THREADS="3")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3" and "Warning" not in out.stderr
+
+
+def test_an_id_above_the_cap_in_a_data_file_is_a_clean_error(tmp_path):
+    (tmp_path / "train.txt").write_text("0 1 2\n1 4000000000\n")
+    (tmp_path / "test.txt").write_text("0 3\n1 5\n")
+    with pytest.raises(IdOutOfRangeError, match="4000000000"):
+        gnno.datasets.load_lightgcn(tmp_path)
