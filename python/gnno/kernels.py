@@ -105,7 +105,23 @@ def expectation_from_vectors(
     )
 
 
+def simd_path() -> str:
+    """The SIMD path the compiled kernels use in this process:
+    ``"generic"``, ``"avx2"`` or ``"avx512"``. Chosen once, from the CPU,
+    or forced by the ``GNNO_SIMD`` environment variable (read once; a
+    value the CPU cannot run falls back to the detected path with a
+    ``RuntimeWarning`` on import)."""
+    return _gnno.simd_path()
+
+
+def simd_paths() -> list[str]:
+    """The SIMD paths this CPU supports, narrowest first."""
+    return list(_gnno.simd_paths())
+
+
 __all__ = [
+    "simd_path",
+    "simd_paths",
     "sigmoid_expectation",
     "gain_update",
     "topk",

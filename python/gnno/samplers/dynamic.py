@@ -81,9 +81,9 @@ class ScoreSampler(Sampler):
         ``(n_items, d)`` (numpy or tensors on any device)."""
         uv = as_floats(user_vectors, "user_vectors", 2)
         iv = as_floats(item_vectors, "item_vectors", 2)
-        self._core.set_embeddings(uv, iv)
+        # One step: a failed refresh leaves the sampler as it was.
+        self._core.refresh_embeddings(uv, iv)
         self._dot = True
-        self._core.refresh_from_vectors()
 
     @property
     def draws_from_snapshot(self) -> bool:

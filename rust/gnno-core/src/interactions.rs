@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use crate::alloc;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -20,13 +21,18 @@ pub struct Interactions {
     item_counts: Vec<i64>,
 }
 
-/// Largest id count we accept: item ids are stored as `u32`.
-pub const MAX_ITEMS: usize = u32::MAX as usize;
+/// The largest user or item id: ids are stored and returned as `i32`
+/// (memory slots, `indices()`), so every boundary rejects larger ones.
+pub const MAX_ID: i64 = i32::MAX as i64;
+
+/// The largest `n_users` / `n_items`: every id `< MAX_ID + 1`.
+pub const MAX_ITEMS: usize = MAX_ID as usize + 1;
 
 impl Interactions {
     /// Builds the matrix from `(users[k], items[k])` pairs. Duplicates are
     /// dropped and rows sorted. `n_users` / `n_items` default to the largest
-    /// id + 1; when given, every id must be below them.
+    /// id + 1; when given, every id must be below them. Ids above
+    /// [`MAX_ID`] are rejected.
     pub fn from_pairs(
         users: &[i64],
         items: &[i64],
@@ -42,28 +48,25 @@ impl Interactions {
         }
         let n_users = resolve_bound("user", "users", "n_users", users, n_users)?;
         let n_items = resolve_bound("item", "items", "n_items", items, n_items)?;
-        if n_items > MAX_ITEMS {
-            return Err(Error::value(format!(
-                "n_items={n_items} exceeds the supported maximum {MAX_ITEMS}"
-            )));
-        }
         // Counting sort by user, then sort and deduplicate each row.
-        let mut counts = vec![0i64; n_users + 1];
+        let mut counts = alloc::filled("the CSR row pointer (n_users + 1)", n_users + 1, 0i64)?;
         for &u in users {
             counts[u as usize + 1] += 1;
         }
         for u in 0..n_users {
             counts[u + 1] += counts[u];
         }
-        let mut fill = counts.clone();
-        let mut raw = vec![0u32; users.len()];
+        let mut fill = alloc::filled("the CSR row pointer (n_users + 1)", n_users + 1, 0i64)?;
+        fill.copy_from_slice(&counts);
+        let mut raw = alloc::filled("the CSR indices", users.len(), 0u32)?;
         for (&u, &i) in users.iter().zip(items) {
             let slot = &mut fill[u as usize];
             raw[*slot as usize] = i as u32;
             *slot += 1;
         }
+        drop(fill);
         let row_lens: Vec<usize> = {
-            let mut rows: Vec<&mut [u32]> = Vec::with_capacity(n_users);
+            let mut rows: Vec<&mut [u32]> = alloc::with_capacity("the CSR rows", n_users)?;
             let mut rest: &mut [u32] = &mut raw;
             for u in 0..n_users {
                 let len = (counts[u + 1] - counts[u]) as usize;
@@ -87,26 +90,29 @@ impl Interactions {
                     .collect()
             })
         };
-        let mut indptr = Vec::with_capacity(n_users + 1);
+        let mut indptr = alloc::with_capacity("the CSR row pointer (n_users + 1)", n_users + 1)?;
         indptr.push(0i64);
         let nnz: usize = row_lens.iter().sum();
-        let mut indices = Vec::with_capacity(nnz);
+        let mut indices = alloc::with_capacity("the CSR indices", nnz)?;
         for (u, &len) in row_lens.iter().enumerate() {
             let start = counts[u] as usize;
             indices.extend_from_slice(&raw[start..start + len]);
             indptr.push(indices.len() as i64);
         }
-        Ok(Self::from_sorted_parts(n_users, n_items, indptr, indices))
+        Self::from_sorted_parts(n_users, n_items, indptr, indices)
     }
 
     /// Builds from CSR arrays, validating them fully (sorted rows, ids in
-    /// range, monotone `indptr`). Used when restoring saved matrices.
+    /// range, monotone `indptr`) before reading through them. Used when
+    /// restoring saved matrices.
     pub fn from_csr(
         indptr: &[i64],
         indices: &[i64],
         n_users: usize,
         n_items: usize,
     ) -> Result<Self> {
+        check_bound("n_users", n_users)?;
+        check_bound("n_items", n_items)?;
         if indptr.len() != n_users + 1 {
             return Err(Error::shape(format!(
                 "indptr must have n_users + 1 = {} entries, got {}",
@@ -114,7 +120,7 @@ impl Interactions {
                 indptr.len()
             )));
         }
-        if indptr[0] != 0 || indptr[n_users] as usize != indices.len() {
+        if indptr[0] != 0 || indptr[n_users] as u64 != indices.len() as u64 {
             return Err(Error::value(format!(
                 "indptr must start at 0 and end at len(indices)={}, got {}..{}",
                 indices.len(),
@@ -122,26 +128,27 @@ impl Interactions {
                 indptr[n_users]
             )));
         }
-        let mut out = Vec::with_capacity(indices.len());
+        // Monotone from 0 to len(indices): every row range is in bounds.
+        if let Some(u) = (0..n_users).find(|&u| indptr[u + 1] < indptr[u]) {
+            return Err(Error::value(format!(
+                "indptr must be non-decreasing, but indptr[{}]={} > indptr[{}]={}",
+                u,
+                indptr[u],
+                u + 1,
+                indptr[u + 1]
+            )));
+        }
+        let mut out = alloc::with_capacity("the CSR indices", indices.len())?;
         for u in 0..n_users {
-            let (a, b) = (indptr[u], indptr[u + 1]);
-            if b < a {
-                return Err(Error::value(format!(
-                    "indptr must be non-decreasing, but indptr[{}]={} > indptr[{}]={}",
-                    u,
-                    a,
-                    u + 1,
-                    b
-                )));
-            }
-            for p in a as usize..b as usize {
+            let (a, b) = (indptr[u] as usize, indptr[u + 1] as usize);
+            for p in a..b {
                 let i = indices[p];
-                if i < 0 || i as usize >= n_items {
+                if i < 0 || i as u64 >= n_items as u64 {
                     return Err(Error::id_out_of_range(
                         "item", i, "n_items", n_items, "indices", p,
                     ));
                 }
-                if p > a as usize && indices[p - 1] >= i {
+                if p > a && indices[p - 1] >= i {
                     return Err(Error::value(format!(
                         "row {u} of the CSR matrix is not strictly increasing at indices[{p}]={i}"
                     )));
@@ -149,12 +156,9 @@ impl Interactions {
                 out.push(i as u32);
             }
         }
-        Ok(Self::from_sorted_parts(
-            n_users,
-            n_items,
-            indptr.to_vec(),
-            out,
-        ))
+        let mut ptr = alloc::with_capacity("the CSR row pointer (n_users + 1)", indptr.len())?;
+        ptr.extend_from_slice(indptr);
+        Self::from_sorted_parts(n_users, n_items, ptr, out)
     }
 
     fn from_sorted_parts(
@@ -162,24 +166,24 @@ impl Interactions {
         n_items: usize,
         indptr: Vec<i64>,
         indices: Vec<u32>,
-    ) -> Self {
-        let mut item_counts = vec![0i64; n_items];
+    ) -> Result<Self> {
+        let mut item_counts = alloc::filled("item counts (n_items)", n_items, 0i64)?;
         for &i in &indices {
             item_counts[i as usize] += 1;
         }
-        let mut gaps = Vec::with_capacity(indices.len());
+        let mut gaps = alloc::with_capacity("the CSR gaps", indices.len())?;
         for u in 0..n_users {
             let (a, b) = (indptr[u] as usize, indptr[u + 1] as usize);
             gaps.extend(indices[a..b].iter().enumerate().map(|(p, &i)| i - p as u32));
         }
-        Self {
+        Ok(Self {
             n_users,
             n_items,
             indptr,
             indices,
             gaps,
             item_counts,
-        }
+        })
     }
 
     pub fn n_users(&self) -> usize {
@@ -236,7 +240,7 @@ impl Interactions {
         let (a, b) = (self.indptr[u] as usize, self.indptr[u + 1] as usize);
         let gaps = &self.gaps[a..b];
         let count = if gaps.len() <= SCAN_LIMIT {
-            (count_le())(gaps, k)
+            (crate::simd::kernels().count_le)(gaps, k)
         } else {
             // Branchless lower bound: the comparison is a coin flip for
             // random `k`, so a select beats a mispredicted branch.
@@ -277,59 +281,6 @@ impl Interactions {
 /// Rows at most this long find their k-th negative by a linear count.
 pub const SCAN_LIMIT: usize = 512;
 
-type CountFn = fn(&[u32], u32) -> usize;
-
-/// `#{g in gaps : g <= k}`, specialised once for the CPU's vector width.
-fn count_le() -> CountFn {
-    static CHOSEN: std::sync::OnceLock<CountFn> = std::sync::OnceLock::new();
-    *CHOSEN.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
-            {
-                return count_avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") {
-                return count_avx2;
-            }
-        }
-        count_generic
-    })
-}
-
-#[inline(always)]
-fn count_body(gaps: &[u32], k: u32) -> usize {
-    gaps.iter().map(|&g| (g <= k) as u32).sum::<u32>() as usize
-}
-
-fn count_generic(gaps: &[u32], k: u32) -> usize {
-    count_body(gaps, k)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn count_avx2_impl(gaps: &[u32], k: u32) -> usize {
-    count_body(gaps, k)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn count_avx512_impl(gaps: &[u32], k: u32) -> usize {
-    count_body(gaps, k)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn count_avx2(gaps: &[u32], k: u32) -> usize {
-    // SAFETY: chosen by `count_le` only after detecting AVX2.
-    unsafe { count_avx2_impl(gaps, k) }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn count_avx512(gaps: &[u32], k: u32) -> usize {
-    // SAFETY: chosen by `count_le` only after detecting AVX-512F/BW.
-    unsafe { count_avx512_impl(gaps, k) }
-}
-
 /// Validates ids in `[0, bound)`.
 pub fn check_ids(
     what: &str,
@@ -346,6 +297,16 @@ pub fn check_ids(
     }
 }
 
+/// Checks a given `n_users` / `n_items` against [`MAX_ITEMS`].
+fn check_bound(bound_name: &str, bound: usize) -> Result<()> {
+    if bound > MAX_ITEMS {
+        return Err(Error::value(format!(
+            "{bound_name}={bound} exceeds the supported maximum {MAX_ITEMS} (ids are 32-bit: at most {MAX_ID})"
+        )));
+    }
+    Ok(())
+}
+
 fn resolve_bound(
     what: &str,
     where_: &str,
@@ -353,14 +314,21 @@ fn resolve_bound(
     ids: &[i64],
     given: Option<usize>,
 ) -> Result<usize> {
-    if let Some(p) = ids.iter().position(|&v| v < 0) {
+    if let Some(p) = ids.iter().position(|&v| !(0..=MAX_ID).contains(&v)) {
+        let v = ids[p];
+        let why = if v < 0 {
+            "is negative".to_string()
+        } else {
+            format!("exceeds the largest supported id {MAX_ID}")
+        };
         return Err(Error::new(
             crate::error::ErrorKind::IdOutOfRange,
-            format!("{what} id {} is negative ({where_}[{p}])", ids[p]),
+            format!("{what} id {v} {why} ({where_}[{p}])"),
         ));
     }
     match given {
         Some(bound) => {
+            check_bound(bound_name, bound)?;
             check_ids(what, where_, bound_name, ids, bound)?;
             Ok(bound)
         }
@@ -434,5 +402,102 @@ mod tests {
         assert!(Interactions::from_csr(&[0, 2], &[0, 3], 1, 3).is_err());
         let m = Interactions::from_csr(&[0, 1, 1], &[2], 2, 3).unwrap();
         assert_eq!(m.degree(1), 0);
+    }
+
+    #[test]
+    fn hostile_shapes_and_ids_are_errors_not_panics() {
+        // indptr runs past indices inside the matrix.
+        let e = Interactions::from_csr(&[0, 5, 3], &[0, 1, 2], 2, 10).unwrap_err();
+        assert!(e.message.contains("non-decreasing"), "{e}");
+        assert!(Interactions::from_csr(&[0, -1, 3], &[0, 1, 2], 2, 10).is_err());
+        assert!(Interactions::from_csr(&[0, 1], &[0], 1, usize::MAX).is_err());
+        assert!(Interactions::from_csr(&[0], &[], usize::MAX, 1).is_err());
+        let e = Interactions::from_pairs(&[i64::MAX], &[0], None, None).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::IdOutOfRange);
+        assert!(e.message.contains(&i64::MAX.to_string()), "{e}");
+        let e = Interactions::from_pairs(&[0], &[4_000_000_000], None, None).unwrap_err();
+        assert!(
+            e.message.contains("4000000000") && e.message.contains("items[0]"),
+            "{e}"
+        );
+        let e = Interactions::from_pairs(&[0], &[0], None, Some(MAX_ITEMS + 1)).unwrap_err();
+        assert!(e.message.contains("n_items"), "{e}");
+    }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn brute_force(users: &[i64], items: &[i64], n_users: usize) -> Vec<Vec<u32>> {
+            let mut rows = vec![Vec::new(); n_users];
+            for (&u, &i) in users.iter().zip(items) {
+                rows[u as usize].push(i as u32);
+            }
+            for r in &mut rows {
+                r.sort_unstable();
+                r.dedup();
+            }
+            rows
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn from_pairs_never_panics_and_builds_sorted_unique_rows(
+                pairs in proptest::collection::vec((-3i64..40, -3i64..60), 0..80),
+                n_users in proptest::option::of(0usize..50),
+                n_items in proptest::option::of(0usize..70),
+                huge in proptest::option::of(prop_oneof![
+                    Just(i64::MAX), Just(4_000_000_000i64), Just(MAX_ID + 1), Just(i64::MIN)
+                ]),
+            ) {
+                let (mut users, mut items): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
+                if let Some(h) = huge {
+                    users.push(0);
+                    items.push(h);
+                }
+                match Interactions::from_pairs(&users, &items, n_users, n_items) {
+                    Ok(m) => {
+                        let nu = n_users.unwrap_or(users.iter().max().map_or(0, |&x| x as usize + 1));
+                        prop_assert!(users.iter().all(|&u| u >= 0 && (u as usize) < nu));
+                        prop_assert!(items.iter().all(|&i| i >= 0 && (i as usize) < m.n_items()));
+                        let want = brute_force(&users, &items, nu);
+                        prop_assert_eq!(m.n_users(), nu);
+                        for (u, row) in want.iter().enumerate() {
+                            prop_assert_eq!(m.row(u), &row[..]);
+                        }
+                        let again = Interactions::from_csr(
+                            m.indptr(),
+                            &m.indices().iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                            m.n_users(),
+                            m.n_items(),
+                        ).unwrap();
+                        prop_assert_eq!(again, m);
+                    }
+                    Err(_) => {
+                        let bad_id = users.iter().chain(&items).any(|&v| !(0..=MAX_ID).contains(&v));
+                        let bad_user = n_users.is_some_and(|n| users.iter().any(|&u| u as u64 >= n as u64));
+                        let bad_item = n_items.is_some_and(|n| items.iter().any(|&i| i as u64 >= n as u64));
+                        prop_assert!(bad_id || bad_user || bad_item);
+                    }
+                }
+            }
+
+            #[test]
+            fn from_csr_never_panics(
+                indptr in proptest::collection::vec(-2i64..12, 0..8),
+                indices in proptest::collection::vec(-2i64..12, 0..12),
+                n_users in 0usize..8,
+                n_items in 0usize..12,
+            ) {
+                if let Ok(m) = Interactions::from_csr(&indptr, &indices, n_users, n_items) {
+                    for u in 0..m.n_users() {
+                        prop_assert!(m.row(u).windows(2).all(|w| w[0] < w[1]));
+                        prop_assert!(m.row(u).iter().all(|&i| (i as usize) < n_items));
+                    }
+                }
+            }
+        }
     }
 }

@@ -72,9 +72,10 @@ pub fn check_indptr(indptr: &[i64], n: usize, what: &str) -> Result<usize> {
     Ok(indptr.len() - 1)
 }
 
-/// Per-thread scratch for one user's positives.
+/// Reusable buffers for one user's positives; keep one per thread and
+/// pass it to [`expectation_for_user`] for every user.
 #[derive(Default)]
-struct Scratch {
+pub struct Scratch {
     pos: Vec<f32>,
     exp_pos: Vec<f32>,
     pick: Vec<u32>,
@@ -124,7 +125,8 @@ fn expectation_row(pos: &[f32], cand: &[f32], out: &mut [f32], exp_pos: &mut Vec
     let n = pos.len() as f64;
     // Any shift works if every |x − shift| stays within FAST_RANGE: the
     // midpoint of the positives' range, from branch-free min/max passes.
-    let min_max = simd::min_max_fn();
+    let kern = simd::kernels();
+    let min_max = kern.min_max;
     let (lo, hi) = min_max(pos);
     let shift = 0.5 * (lo + hi);
     let (c_lo, c_hi) = min_max(cand);
@@ -135,17 +137,17 @@ fn expectation_row(pos: &[f32], cand: &[f32], out: &mut [f32], exp_pos: &mut Vec
     if in_range {
         exp_pos.clear();
         exp_pos.resize(pos.len(), 0.0);
-        let exp = simd::exp_diff_fn();
+        let exp = kern.exp_diff;
         exp(pos, shift, exp_pos);
         exp(cand, shift, out);
         for o in out.iter_mut() {
             *o = 1.0 / *o; // e^(s − c) from e^(c − s)
         }
         // `out` holds each candidate's `b`; the sums replace it in place.
-        match simd::sum_recip_many_fn() {
+        match kern.sum_recip_many {
             Some(many) => many(exp_pos, out),
             None => {
-                let recip = simd::mean_recip_fn();
+                let recip = kern.mean_recip;
                 for o in out.iter_mut() {
                     *o = recip(exp_pos, *o) as f32;
                 }
@@ -194,374 +196,17 @@ pub fn prepare_positives(raw: &[f32], exp: &mut [f32]) -> (f32, bool) {
     if raw.is_empty() {
         return (0.0, false);
     }
-    let (lo, hi) = (simd::min_max_fn())(raw);
+    let kern = simd::kernels();
+    let (lo, hi) = (kern.min_max)(raw);
     let shift = 0.5 * (lo + hi);
     let fast = hi - shift <= FAST_RANGE && shift - lo <= FAST_RANGE;
     if fast {
-        (simd::exp_diff_fn())(raw, shift, exp);
+        (kern.exp_diff)(raw, shift, exp);
     }
     (shift, fast)
 }
 
-/// `Σ_i 1 / (1 + a_i·b)` with wide vector accumulators, specialised at
-/// run time for the CPU's vector width.
-pub mod simd {
-    pub type RecipFn = fn(&[f32], f32) -> f64;
-
-    #[inline(always)]
-    fn body(a: &[f32], b: f32) -> f64 {
-        // Blocks of 256 terms are summed in f32 lanes, blocks in f64:
-        // keeps the error near 1e-7 for rows of any length.
-        let mut total = 0f64;
-        for block in a.chunks(256) {
-            let mut acc = [0f32; 16];
-            let mut chunks = block.chunks_exact(16);
-            for ch in &mut chunks {
-                for l in 0..16 {
-                    acc[l] += 1.0 / (1.0 + ch[l] * b);
-                }
-            }
-            let mut s: f32 = 0.0;
-            for &x in chunks.remainder() {
-                s += 1.0 / (1.0 + x * b);
-            }
-            total += acc.iter().map(|&x| x as f64).sum::<f64>() + s as f64;
-        }
-        total
-    }
-
-    fn generic(a: &[f32], b: f32) -> f64 {
-        body(a, b)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2_impl(a: &[f32], b: f32) -> f64 {
-        body(a, b)
-    }
-
-    /// AVX-512: the reciprocal from `rcp14` refined by one Newton step
-    /// (relative error about 2^-28, below f32 rounding) instead of a
-    /// division, fused multiply-adds, two accumulators.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512_impl(a: &[f32], b: f32) -> f64 {
-        use std::arch::x86_64::*;
-        let vb = _mm512_set1_ps(b);
-        let one = _mm512_set1_ps(1.0);
-        let two = _mm512_set1_ps(2.0);
-        let recip = |x: __m512| {
-            let r = _mm512_rcp14_ps(x);
-            _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, two))
-        };
-        let mut total = 0f64;
-        for block in a.chunks(256) {
-            let mut acc0 = _mm512_setzero_ps();
-            let mut acc1 = _mm512_setzero_ps();
-            let mut chunks = block.chunks_exact(32);
-            for ch in &mut chunks {
-                // SAFETY: `ch` holds 32 floats; unaligned loads.
-                let x0 = _mm512_fmadd_ps(_mm512_loadu_ps(ch.as_ptr()), vb, one);
-                let x1 = _mm512_fmadd_ps(_mm512_loadu_ps(ch.as_ptr().add(16)), vb, one);
-                acc0 = _mm512_add_ps(acc0, recip(x0));
-                acc1 = _mm512_add_ps(acc1, recip(x1));
-            }
-            let mut rest = chunks.remainder();
-            while !rest.is_empty() {
-                let n = rest.len().min(16);
-                let mask: __mmask16 = ((1u32 << n) - 1) as __mmask16;
-                // SAFETY: the masked load reads only the first `n` floats.
-                let x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, rest.as_ptr()), vb, one);
-                acc0 = _mm512_mask_add_ps(acc0, mask, acc0, recip(x));
-                rest = &rest[n..];
-            }
-            total += _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) as f64;
-        }
-        total
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn avx2(a: &[f32], b: f32) -> f64 {
-        // SAFETY: only returned by `mean_recip_fn` after detecting AVX2+FMA.
-        unsafe { avx2_impl(a, b) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn avx512(a: &[f32], b: f32) -> f64 {
-        // SAFETY: only returned by `mean_recip_fn` after detecting AVX-512F.
-        unsafe { avx512_impl(a, b) }
-    }
-
-    pub type ManyFn = fn(&[f32], &mut [f32]);
-    pub type ExpFn = fn(&[f32], f32, &mut [f32]);
-
-    /// `e^x` for `|x| <= 88`: `2^n · p(r)` with `x = n·ln 2 + r`,
-    /// `|r| <= ln2/2`, and `p` the degree-7 Taylor polynomial (relative
-    /// error below 2e-8 before rounding). Plain arithmetic, so loops of it
-    /// vectorise; the libm call it replaces does not.
-    #[inline(always)]
-    pub fn exp_poly(x: f32) -> f32 {
-        const LN2_HI: f32 = 0.693_145_75;
-        const LN2_LO: f32 = 1.428_606_8e-6;
-        // Adding 1.5·2^23 rounds to the nearest integer and leaves it in the
-        // low mantissa bits: `n` as float and as integer with no
-        // float-to-int conversion (whose saturation checks do not vectorise).
-        const MAGIC: f32 = 12_582_912.0;
-        let t = x * std::f32::consts::LOG2_E + MAGIC;
-        let n = t - MAGIC;
-        let ni = t.to_bits() as i32 - 0x4B40_0000;
-        let r = (x - n * LN2_HI) - n * LN2_LO;
-        let p = 1.0
-            + r * (1.0
-                + r * (0.5
-                    + r * (1.0 / 6.0
-                        + r * (1.0 / 24.0
-                            + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-        let scale = f32::from_bits(((ni + 127) as u32) << 23);
-        p * scale
-    }
-
-    #[inline(always)]
-    fn exp_diff_body(src: &[f32], shift: f32, dst: &mut [f32]) {
-        for (d, &x) in dst.iter_mut().zip(src) {
-            *d = exp_poly(x - shift);
-        }
-    }
-
-    fn exp_diff_generic(src: &[f32], shift: f32, dst: &mut [f32]) {
-        exp_diff_body(src, shift, dst)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn exp_diff_avx512_impl(src: &[f32], shift: f32, dst: &mut [f32]) {
-        exp_diff_body(src, shift, dst)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn exp_diff_avx2_impl(src: &[f32], shift: f32, dst: &mut [f32]) {
-        exp_diff_body(src, shift, dst)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn exp_diff_avx512(src: &[f32], shift: f32, dst: &mut [f32]) {
-        // SAFETY: only returned by `exp_diff_fn` after detecting AVX-512F.
-        unsafe { exp_diff_avx512_impl(src, shift, dst) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn exp_diff_avx2(src: &[f32], shift: f32, dst: &mut [f32]) {
-        // SAFETY: only returned by `exp_diff_fn` after detecting AVX2+FMA.
-        unsafe { exp_diff_avx2_impl(src, shift, dst) }
-    }
-
-    pub type MinMaxFn = fn(&[f32]) -> (f32, f32);
-
-    /// `(min, max)` of a slice (infinities when empty), in 16 lanes.
-    #[inline(always)]
-    fn min_max_body(x: &[f32]) -> (f32, f32) {
-        let mut lo = [f32::INFINITY; 16];
-        let mut hi = [f32::NEG_INFINITY; 16];
-        let mut chunks = x.chunks_exact(16);
-        for ch in &mut chunks {
-            for l in 0..16 {
-                lo[l] = lo[l].min(ch[l]);
-                hi[l] = hi[l].max(ch[l]);
-            }
-        }
-        let mut l = lo.iter().fold(f32::INFINITY, |a, &b| a.min(b));
-        let mut h = hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        for &v in chunks.remainder() {
-            l = l.min(v);
-            h = h.max(v);
-        }
-        (l, h)
-    }
-
-    fn min_max_generic(x: &[f32]) -> (f32, f32) {
-        min_max_body(x)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn min_max_avx512_impl(x: &[f32]) -> (f32, f32) {
-        use std::arch::x86_64::*;
-        let mut lo = _mm512_set1_ps(f32::INFINITY);
-        let mut hi = _mm512_set1_ps(f32::NEG_INFINITY);
-        let mut chunks = x.chunks_exact(16);
-        for ch in &mut chunks {
-            // SAFETY: `ch` holds 16 floats.
-            let v = _mm512_loadu_ps(ch.as_ptr());
-            lo = _mm512_min_ps(lo, v);
-            hi = _mm512_max_ps(hi, v);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mask: __mmask16 = ((1u32 << rest.len()) - 1) as __mmask16;
-            // SAFETY: the masked load reads only the remaining floats.
-            let v = _mm512_maskz_loadu_ps(mask, rest.as_ptr());
-            lo = _mm512_mask_min_ps(lo, mask, lo, v);
-            hi = _mm512_mask_max_ps(hi, mask, hi, v);
-        }
-        (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi))
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn min_max_avx512(x: &[f32]) -> (f32, f32) {
-        // SAFETY: only returned by `min_max_fn` after detecting AVX-512F.
-        unsafe { min_max_avx512_impl(x) }
-    }
-
-    pub fn min_max_fn() -> MinMaxFn {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return min_max_avx512;
-            }
-        }
-        min_max_generic
-    }
-
-    /// `dst[i] = e^(src[i] − shift)` for `|src[i] − shift| <= 88`.
-    pub fn exp_diff_fn() -> ExpFn {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return exp_diff_avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return exp_diff_avx2;
-            }
-        }
-        exp_diff_generic
-    }
-
-    /// Candidate-major AVX-512: lanes run over candidates and the loop over
-    /// positives broadcasts one `a_i` at a time, so there is no horizontal
-    /// reduction per candidate and four independent accumulators keep the
-    /// FMA and reciprocal units busy. `b[c]` is replaced by
-    /// `Σ_i 1 / (1 + a_i·b[c])`; blocks of 256 positives are summed in f32,
-    /// blocks in f64.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq")]
-    unsafe fn sum_recip_many_avx512(a: &[f32], b: &mut [f32]) {
-        use std::arch::x86_64::*;
-        let n = b.len();
-        let mut c = 0;
-        while c < n {
-            let rest = (n - c).min(16 * MAX_VECTORS);
-            let vectors = rest.div_ceil(16);
-            let tail = rest - 16 * (vectors - 1);
-            let mask: __mmask16 = if tail == 16 {
-                0xFFFF
-            } else {
-                ((1u32 << tail) - 1) as __mmask16
-            };
-            match vectors {
-                1 => group::<1>(a, b, c, mask),
-                2 => group::<2>(a, b, c, mask),
-                3 => group::<3>(a, b, c, mask),
-                4 => group::<4>(a, b, c, mask),
-                5 => group::<5>(a, b, c, mask),
-                6 => group::<6>(a, b, c, mask),
-                7 => group::<7>(a, b, c, mask),
-                _ => group::<8>(a, b, c, mask),
-            }
-            c += rest;
-        }
-    }
-
-    /// Candidates handled per pass over the positives, in 16-lane vectors:
-    /// 8 candidate vectors and 8 accumulators fit the 32 AVX-512 registers.
-    const MAX_VECTORS: usize = 8;
-
-    /// One pass over the positives for `V` vectors of candidates starting at
-    /// `c` (`last_mask` limits the last vector). `V` is a constant so the
-    /// vectors and accumulators live in registers.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq")]
-    unsafe fn group<const V: usize>(
-        a: &[f32],
-        b: &mut [f32],
-        c: usize,
-        last_mask: std::arch::x86_64::__mmask16,
-    ) {
-        use std::arch::x86_64::*;
-        let one = _mm512_set1_ps(1.0);
-        let two = _mm512_set1_ps(2.0);
-        let mut vb = [_mm512_setzero_ps(); V];
-        let mut total = [[_mm512_setzero_pd(); 2]; V];
-        for (v, slot) in vb.iter_mut().enumerate() {
-            let mask = if v + 1 == V { last_mask } else { 0xFFFF };
-            // SAFETY: the mask limits the load to the candidates present.
-            *slot = _mm512_maskz_loadu_ps(mask, b.as_ptr().add(c + 16 * v));
-        }
-        for block in a.chunks(256) {
-            let mut acc = [_mm512_setzero_ps(); V];
-            for &ai in block {
-                let va = _mm512_set1_ps(ai);
-                for v in 0..V {
-                    let x = _mm512_fmadd_ps(va, vb[v], one);
-                    let r = _mm512_rcp14_ps(x);
-                    let r = _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, two));
-                    acc[v] = _mm512_add_ps(acc[v], r);
-                }
-            }
-            for v in 0..V {
-                let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(acc[v]));
-                let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(
-                    _mm512_castps_pd(acc[v]),
-                    1,
-                )));
-                total[v][0] = _mm512_add_pd(total[v][0], lo);
-                total[v][1] = _mm512_add_pd(total[v][1], hi);
-            }
-        }
-        for (v, t) in total.iter().enumerate() {
-            let mask = if v + 1 == V { last_mask } else { 0xFFFF };
-            let both = _mm512_insertf32x8(
-                _mm512_castps256_ps512(_mm512_cvtpd_ps(t[0])),
-                _mm512_cvtpd_ps(t[1]),
-                1,
-            );
-            // SAFETY: masked store within the candidates present.
-            _mm512_mask_storeu_ps(b.as_mut_ptr().add(c + 16 * v), mask, both);
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn sum_recip_many_avx512_safe(a: &[f32], b: &mut [f32]) {
-        // SAFETY: only returned by `sum_recip_many_fn` after detecting
-        // AVX-512F and AVX-512DQ.
-        unsafe { sum_recip_many_avx512(a, b) }
-    }
-
-    /// The candidate-major kernel where the CPU has one.
-    pub fn sum_recip_many_fn() -> Option<ManyFn> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq")
-            {
-                return Some(sum_recip_many_avx512_safe);
-            }
-        }
-        None
-    }
-
-    pub fn mean_recip_fn() -> RecipFn {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return avx2;
-            }
-        }
-        generic
-    }
-}
+pub use crate::simd;
 
 /// `H[u, c] = mean_{i ∈ row u} σ(cand[u·m + c] − pos[i])`, row-major
 /// `n_users × m`; a user without positives gets NaN. With `max_positives`,
@@ -618,11 +263,12 @@ pub fn expectation_for_user(
     cap: Option<usize>,
     key: StreamKey,
     user: usize,
+    scratch: &mut Scratch,
 ) {
-    let mut scratch = Scratch::default();
-    let mut exp_pos = Vec::new();
-    let pos = pick_positives(pos, cap, key, user, &mut scratch);
+    let mut exp_pos = std::mem::take(&mut scratch.exp_pos);
+    let pos = pick_positives(pos, cap, key, user, scratch);
     expectation_row(pos, cand, out, &mut exp_pos);
+    scratch.exp_pos = exp_pos;
 }
 
 /// Checks `alpha ∈ [0, 1]` and `eps > 0`.
@@ -938,8 +584,8 @@ pub fn expectation_from_vectors(
             .zip(scores.par_chunks_mut(m))
             .enumerate()
             .for_each_init(
-                || (Vec::new(), Vec::new(), Vec::new()),
-                |(pos, cand, exp_pos), (u, (h_row, s_row))| {
+                || (Vec::new(), Vec::new(), Scratch::default()),
+                |(pos, cand, scratch), (u, (h_row, s_row))| {
                     let uv = emb.user(u);
                     pos.clear();
                     pos.extend(
@@ -955,11 +601,9 @@ pub fn expectation_from_vectors(
                             emb.score(uv, i as usize)
                         };
                     }
-                    let mut scratch = Scratch::default();
-                    let picked = pick_positives(pos, max_positives, key, u, &mut scratch);
                     cand.clear();
                     cand.extend_from_slice(s_row);
-                    expectation_row(picked, cand, h_row, exp_pos);
+                    expectation_for_user(pos, cand, h_row, max_positives, key, u, scratch);
                     for (k, &i) in items.iter().enumerate() {
                         if i < 0 {
                             h_row[k] = f32::NAN;
@@ -1027,7 +671,7 @@ mod tests {
     fn polynomial_exp_is_accurate_over_the_fast_range() {
         let xs: Vec<f32> = (-8000..=8000).map(|k| k as f32 * 0.01).collect();
         let mut out = vec![0f32; xs.len()];
-        (simd::exp_diff_fn())(&xs, 0.0, &mut out);
+        (simd::kernels().exp_diff)(&xs, 0.0, &mut out);
         for (&x, &y) in xs.iter().zip(&out) {
             let exact = (x as f64).exp();
             assert!(

@@ -5,6 +5,7 @@
 //! of them, advances `G` where a previous `H` exists, records the scores in
 //! the history ring, and keeps `M` slots by the retention rule.
 
+use crate::alloc;
 use crate::error::{Error, Result};
 use crate::kernels::{gain_step, perturb, topk_row};
 use crate::rng::Rng;
@@ -51,36 +52,122 @@ pub struct Candidate {
 
 #[derive(Debug, Clone)]
 pub struct Memory {
-    pub n_users: usize,
-    pub slots: usize,
-    pub history: usize,
+    pub(crate) n_users: usize,
+    pub(crate) slots: usize,
+    pub(crate) history: usize,
     /// `n_users × slots`, `-1` = empty.
+    pub(crate) items: Vec<i32>,
+    pub(crate) h: Vec<f32>,
+    pub(crate) g: Vec<f32>,
+    pub(crate) obs: Vec<u32>,
+    /// `n_users × slots × history` scores, oldest first within a slot.
+    pub(crate) hist: Vec<f32>,
+    /// `nnz × history` scores of each training positive, oldest first.
+    pub(crate) pos_hist: Vec<f32>,
+    /// Number of refreshes recorded in `pos_hist` (capped at `history`).
+    pub(crate) pos_filled: usize,
+}
+
+/// A memory's full state, as saved and restored (see [`Memory::restore`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryState {
     pub items: Vec<i32>,
     pub h: Vec<f32>,
     pub g: Vec<f32>,
     pub obs: Vec<u32>,
-    /// `n_users × slots × history` scores, oldest first within a slot.
     pub hist: Vec<f32>,
-    /// `nnz × history` scores of each training positive, oldest first.
     pub pos_hist: Vec<f32>,
-    /// Number of refreshes recorded in `pos_hist` (capped at `history`).
     pub pos_filled: usize,
 }
 
 impl Memory {
-    pub fn new(n_users: usize, slots: usize, history: usize, nnz: usize, g0: f32) -> Self {
-        Self {
+    /// An empty memory; its size comes from user input, so it is reserved
+    /// fallibly and an impossible size is an error naming it.
+    pub fn new(n_users: usize, slots: usize, history: usize, nnz: usize, g0: f32) -> Result<Self> {
+        let what = format!("the candidate memory (n_users={n_users} × memory slots={slots})");
+        let cells = alloc::len(&what, &[n_users, slots])?;
+        let hist_what = format!("{what} × history={history}");
+        let pos_what = format!("the positives' score history (nnz={nnz} × history={history})");
+        Ok(Self {
             n_users,
             slots,
             history,
-            items: vec![-1; n_users * slots],
-            h: vec![f32::NAN; n_users * slots],
-            g: vec![g0; n_users * slots],
-            obs: vec![0; n_users * slots],
-            hist: vec![f32::NAN; n_users * slots * history],
-            pos_hist: vec![f32::NAN; nnz * history],
+            items: alloc::filled(&what, cells, -1)?,
+            h: alloc::filled(&what, cells, f32::NAN)?,
+            g: alloc::filled(&what, cells, g0)?,
+            obs: alloc::filled(&what, cells, 0)?,
+            hist: alloc::filled_product(&hist_what, &[cells, history], f32::NAN)?,
+            pos_hist: alloc::filled_product(&pos_what, &[nnz, history], f32::NAN)?,
             pos_filled: 0,
+        })
+    }
+
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+    pub fn history(&self) -> usize {
+        self.history
+    }
+    /// A copy of the full state.
+    pub fn state(&self) -> MemoryState {
+        MemoryState {
+            items: self.items.clone(),
+            h: self.h.clone(),
+            g: self.g.clone(),
+            obs: self.obs.clone(),
+            hist: self.hist.clone(),
+            pos_hist: self.pos_hist.clone(),
+            pos_filled: self.pos_filled,
         }
+    }
+
+    /// Replaces the state with `state` after checking all of it (sizes,
+    /// item ids below `n_items`, `pos_filled <= history`); an invalid state
+    /// changes nothing.
+    pub fn restore(&mut self, state: MemoryState, n_items: usize) -> Result<()> {
+        let checks: [(&str, usize, usize); 6] = [
+            ("items", state.items.len(), self.items.len()),
+            ("h", state.h.len(), self.h.len()),
+            ("g", state.g.len(), self.g.len()),
+            ("obs", state.obs.len(), self.obs.len()),
+            ("hist", state.hist.len(), self.hist.len()),
+            ("pos_hist", state.pos_hist.len(), self.pos_hist.len()),
+        ];
+        for (name, got, want) in checks {
+            if got != want {
+                return Err(Error::shape(format!(
+                    "state {name} has {got} entries, this sampler needs {want}"
+                )));
+            }
+        }
+        if let Some(p) = state
+            .items
+            .iter()
+            .position(|&i| i < -1 || i as i64 >= n_items as i64)
+        {
+            return Err(Error::id_out_of_range(
+                "item",
+                state.items[p] as i64,
+                "n_items",
+                n_items,
+                "state items",
+                p,
+            ));
+        }
+        if state.pos_filled > self.history {
+            return Err(Error::value(format!(
+                "state pos_filled={} exceeds history={}",
+                state.pos_filled, self.history
+            )));
+        }
+        self.items = state.items;
+        self.h = state.h;
+        self.g = state.g;
+        self.obs = state.obs;
+        self.hist = state.hist;
+        self.pos_hist = state.pos_hist;
+        self.pos_filled = state.pos_filled;
+        Ok(())
     }
 
     /// The slot index range of user `u`.
@@ -265,49 +352,71 @@ pub fn observe(c: &mut Candidate, h_now: f32, score: f32, alpha: f32, eps: f32, 
     }
 }
 
-/// Chooses which `slots` candidates stay, reordering `cands` so the kept
-/// ones come first (best first for `TopH`).
-pub fn retain(cands: &mut Vec<Candidate>, slots: usize, rule: Retain, rng: &mut Rng) {
-    if cands.len() <= slots && rule == Retain::TopH {
-        order_by(cands, |c| c.h);
-        return;
-    }
-    let keep = slots.min(cands.len());
-    if keep == 0 {
-        cands.clear();
-        return;
-    }
-    let values: Vec<f32> = match rule {
-        Retain::TopH => cands.iter().map(|c| c.h).collect(),
-        Retain::SoftmaxH { temperature } => {
-            let v: Vec<f32> = cands.iter().map(|c| c.h).collect();
-            let mut buf = vec![0f32; v.len()];
-            perturb(&v, temperature, rng, &mut buf);
-            buf
-        }
-        Retain::SoftmaxScore { temperature } => {
-            let v: Vec<f32> = cands.iter().map(|c| c.score).collect();
-            let mut buf = vec![0f32; v.len()];
-            perturb(&v, temperature, rng, &mut buf);
-            buf
-        }
-        Retain::Random => cands.iter().map(|_| rng.uniform() as f32).collect(),
-    };
-    let mut idx = vec![0i64; keep];
-    topk_row(&values, keep, &mut idx);
-    let kept: Vec<Candidate> = idx.iter().map(|&i| cands[i as usize].clone()).collect();
-    *cands = kept;
+/// Reused buffers of [`retain`] and [`retention_order`].
+#[derive(Default)]
+pub struct RetainScratch {
+    keys: Vec<f32>,
+    buf: Vec<f32>,
+    kept: Vec<i64>,
+    chosen: Vec<Candidate>,
 }
 
-fn order_by(cands: &mut [Candidate], key: impl Fn(&Candidate) -> f32) {
-    // Highest first, NaN last, stable for ties.
-    cands.sort_by(|a, b| {
-        let (x, y) = (key(a), key(b));
-        match (x.is_nan(), y.is_nan()) {
-            (true, true) => std::cmp::Ordering::Equal,
-            (true, false) => std::cmp::Ordering::Greater,
-            (false, true) => std::cmp::Ordering::Less,
-            _ => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
+/// The retention rule, written once: the indices of the `keep` candidates
+/// that stay, best first, into `kept`. `keys[c]` is candidate `c`'s value
+/// for the rule (`H` for `TopH`/`SoftmaxH`, the score for `SoftmaxScore`,
+/// unused for `Random`); ties go to the lower index and NaN ranks last.
+pub fn retention_order(
+    keys: &[f32],
+    keep: usize,
+    rule: Retain,
+    rng: &mut Rng,
+    buf: &mut Vec<f32>,
+    kept: &mut Vec<i64>,
+) {
+    let keep = keep.min(keys.len());
+    kept.clear();
+    kept.resize(keep, 0);
+    if keep == 0 {
+        return;
+    }
+    match rule {
+        Retain::TopH => topk_row(keys, keep, kept),
+        Retain::SoftmaxH { temperature } | Retain::SoftmaxScore { temperature } => {
+            buf.clear();
+            buf.resize(keys.len(), 0.0);
+            perturb(keys, temperature, rng, buf);
+            topk_row(buf, keep, kept);
         }
-    });
+        Retain::Random => {
+            buf.clear();
+            buf.extend(keys.iter().map(|_| rng.uniform() as f32));
+            topk_row(buf, keep, kept);
+        }
+    }
+}
+
+/// Chooses which `slots` candidates stay, reordering `cands` so the kept
+/// ones come first, best first (see [`retention_order`]).
+pub fn retain(
+    cands: &mut Vec<Candidate>,
+    slots: usize,
+    rule: Retain,
+    rng: &mut Rng,
+    scratch: &mut RetainScratch,
+) {
+    let RetainScratch {
+        keys,
+        buf,
+        kept,
+        chosen,
+    } = scratch;
+    keys.clear();
+    keys.extend(cands.iter().map(|c| match rule {
+        Retain::SoftmaxScore { .. } => c.score,
+        _ => c.h,
+    }));
+    retention_order(keys, slots, rule, rng, buf, kept);
+    chosen.clear();
+    chosen.extend(kept.iter().map(|&i| cands[i as usize].clone()));
+    std::mem::swap(cands, chosen);
 }

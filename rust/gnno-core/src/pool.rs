@@ -21,17 +21,51 @@ struct PoolState {
 static POOL: Mutex<Option<PoolState>> = Mutex::new(None);
 static REQUESTED: Mutex<Option<usize>> = Mutex::new(None);
 
-fn default_threads() -> usize {
-    if let Ok(v) = std::env::var("GNNO_NUM_THREADS") {
-        if let Ok(n) = v.trim().parse::<usize>() {
-            if n > 0 {
-                return n;
-            }
-        }
+/// The most worker threads gnno runs. More than this is a mistake (a
+/// typo'd environment variable, `10**5`): each thread costs a stack and a
+/// wake-up, and the results are the same at any count.
+pub const MAX_THREADS: usize = 1024;
+
+/// Checks a requested thread count: `1..=MAX_THREADS`.
+pub fn check_num_threads(n: i128, source: &str) -> Result<usize> {
+    if n < 1 || n > MAX_THREADS as i128 {
+        return Err(Error::value(format!(
+            "{source}={n} is not a valid number of threads: it must be at least 1 and at most {MAX_THREADS}"
+        )));
     }
+    Ok(n as usize)
+}
+
+/// `GNNO_NUM_THREADS`, parsed and checked: `Ok(None)` when unset or empty,
+/// an error naming the value when it is not an integer in `1..=MAX_THREADS`.
+pub fn env_num_threads() -> Result<Option<usize>> {
+    let Ok(raw) = std::env::var("GNNO_NUM_THREADS") else {
+        return Ok(None);
+    };
+    let v = raw.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    match v.parse::<i128>() {
+        Ok(n) => check_num_threads(n, "GNNO_NUM_THREADS").map(Some),
+        Err(_) => Err(Error::value(format!(
+            "GNNO_NUM_THREADS={raw:?} is not an integer between 1 and {MAX_THREADS}"
+        ))),
+    }
+}
+
+fn available() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+        .min(MAX_THREADS)
+}
+
+/// Without `set_num_threads`: a valid `GNNO_NUM_THREADS`, else the number
+/// of available cores (an invalid variable is reported by
+/// [`env_num_threads`]; the Python package warns about it on import).
+fn default_threads() -> usize {
+    env_num_threads().ok().flatten().unwrap_or_else(available)
 }
 
 fn wanted_threads() -> usize {
@@ -39,11 +73,10 @@ fn wanted_threads() -> usize {
     requested.unwrap_or_else(default_threads)
 }
 
-/// Sets the number of worker threads (takes effect on the next call).
+/// Sets the number of worker threads (takes effect on the next call):
+/// `1..=MAX_THREADS`.
 pub fn set_num_threads(n: usize) -> Result<()> {
-    if n == 0 {
-        return Err(Error::value("num_threads must be at least 1, got 0"));
-    }
+    let n = check_num_threads(n as i128, "num_threads")?;
     if let Ok(mut g) = REQUESTED.lock() {
         *g = Some(n);
     }
@@ -74,17 +107,19 @@ fn pool() -> Arc<ThreadPool> {
             std::mem::forget(old);
         }
     }
-    let pool = Arc::new(
+    // If the system refuses threads, fall back to fewer, down to one
+    // (the caller's results do not depend on the count).
+    let build = |n: usize| {
         ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(n)
             .thread_name(|i| format!("gnno-{i}"))
             .build()
-            .unwrap_or_else(|_| {
-                ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .expect("a one-thread pool can always be built")
-            }),
+    };
+    let pool = Arc::new(
+        build(threads)
+            .or_else(|_| build(available().min(threads)))
+            .or_else(|_| build(1))
+            .expect("a one-thread pool can always be built"),
     );
     *guard = Some(PoolState {
         pid,
@@ -132,5 +167,26 @@ where
                     }
                 })
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counts_are_checked() {
+        assert!(set_num_threads(0).is_err());
+        let e = set_num_threads(100_000).unwrap_err();
+        assert!(
+            e.message.contains("100000") && e.message.contains("at most 1024"),
+            "{e}"
+        );
+        assert!(check_num_threads(-1, "n").is_err());
+        assert!(check_num_threads(999_999_999_999, "GNNO_NUM_THREADS").is_err());
+        assert_eq!(
+            check_num_threads(MAX_THREADS as i128, "n").unwrap(),
+            MAX_THREADS
+        );
     }
 }

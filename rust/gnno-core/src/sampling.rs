@@ -63,12 +63,13 @@ pub fn sample_negatives(
     key: StreamKey,
 ) -> Result<Vec<i64>> {
     check_batch(train, users, "users")?;
-    let mut out = vec![0i64; users.len() * k];
+    let what = format!("negatives (k={k} per user)");
+    let mut out = crate::alloc::filled_product(&what, &[users.len(), k], 0i64)?;
     if k == 0 {
         return Ok(out);
     }
     let work = out.len();
-    crate::pool::for_each_chunk_mut(&mut out, BLOCK * k, work, |block, out| {
+    crate::pool::for_each_chunk_mut(&mut out, k.saturating_mul(BLOCK), work, |block, out| {
         let mut rng = key.rng(purpose::UNIFORM, block as u64);
         let users = &users[block * BLOCK..(block * BLOCK + out.len() / k)];
         for (row, &u) in out.chunks_mut(k).zip(users) {
@@ -108,6 +109,16 @@ mod tests {
         let c = sample_negatives(&m, &Proposal::Uniform, &users, 4, key).unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn huge_k_is_an_error_naming_it() {
+        let m = toy();
+        let e = sample_negatives(&m, &Proposal::Uniform, &[0], 1 << 62, StreamKey::default())
+            .unwrap_err();
+        assert!(e.message.contains("k=4611686018427387904"), "{e}");
+        let out = sample_negatives(&m, &Proposal::Uniform, &[], 1 << 62, StreamKey::default());
+        assert!(out.unwrap().is_empty());
     }
 
     #[test]

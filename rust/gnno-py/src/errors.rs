@@ -61,6 +61,66 @@ pub fn to_py(err: Error) -> PyErr {
     }
 }
 
+/// Runs a core call with the GIL released, then checks for Ctrl-C (a
+/// `KeyboardInterrupt` raised while the call ran surfaces here) and
+/// converts the core's error. Every core call of the binding goes through
+/// it (or through [`Shared::with`]).
+pub fn released<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    F: Send + FnOnce() -> gnno_core::Result<T>,
+    T: Send,
+{
+    let out = py.detach(f);
+    py.check_signals()?;
+    out.map_err(to_py)
+}
+
+/// State shared between Python threads: a frozen class holds its core
+/// state in one of these, so concurrent calls run one at a time instead of
+/// failing with "Already borrowed". The lock is taken only after the GIL
+/// is released, so a thread waiting for it never blocks one that needs the
+/// GIL to finish.
+pub struct Shared<T>(std::sync::Mutex<T>);
+
+impl<T: Send> Shared<T> {
+    pub fn new(value: T) -> Self {
+        Self(std::sync::Mutex::new(value))
+    }
+
+    /// `f` on the state, with the GIL released (see [`released`]).
+    pub fn with<R, F>(&self, py: Python<'_>, f: F) -> PyResult<R>
+    where
+        F: Send + FnOnce(&mut T) -> gnno_core::Result<R>,
+        R: Send,
+    {
+        released(py, || {
+            // A panic cannot happen inside the core; if one ever did, the
+            // state it left is still the best there is.
+            let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+    }
+
+    /// A quick read of the state (a getter), also with the GIL released.
+    pub fn read<R, F>(&self, py: Python<'_>, f: F) -> R
+    where
+        F: Send + FnOnce(&T) -> R,
+        R: Send,
+    {
+        py.detach(|| {
+            let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            f(&guard)
+        })
+    }
+}
+
+/// A count argument from Python (`n_users`, `n_items`): any integer is
+/// accepted by the signature, a negative one is a gnno error naming it.
+pub fn count(value: i64, name: &str) -> PyResult<usize> {
+    usize::try_from(value)
+        .map_err(|_| GnnoError::new_err(format!("{name} must be >= 0, got {value}")))
+}
+
 /// `?`-friendly conversion for core results.
 pub trait IntoPyResult<T> {
     fn py(self) -> PyResult<T>;

@@ -8,7 +8,7 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::arrays::{slice1, vec1};
-use crate::errors::{IntoPyResult, ShapeError};
+use crate::errors::{count, released, ShapeError};
 
 #[pyclass(module = "gnno._gnno", name = "Interactions", frozen)]
 pub struct PyInteractions {
@@ -23,14 +23,14 @@ impl PyInteractions {
         py: Python<'_>,
         users: PyReadonlyArray1<'_, i64>,
         items: PyReadonlyArray1<'_, i64>,
-        n_users: Option<usize>,
-        n_items: Option<usize>,
+        n_users: Option<i64>,
+        n_items: Option<i64>,
     ) -> PyResult<Self> {
         let u = slice1(&users, "users")?;
         let i = slice1(&items, "items")?;
-        let inner = py
-            .detach(|| Interactions::from_pairs(u, i, n_users, n_items))
-            .py()?;
+        let n_users = n_users.map(|n| count(n, "n_users")).transpose()?;
+        let n_items = n_items.map(|n| count(n, "n_items")).transpose()?;
+        let inner = released(py, || Interactions::from_pairs(u, i, n_users, n_items))?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -41,14 +41,13 @@ impl PyInteractions {
         py: Python<'_>,
         indptr: PyReadonlyArray1<'_, i64>,
         indices: PyReadonlyArray1<'_, i64>,
-        n_users: usize,
-        n_items: usize,
+        n_users: i64,
+        n_items: i64,
     ) -> PyResult<Self> {
         let p = slice1(&indptr, "indptr")?;
         let i = slice1(&indices, "indices")?;
-        let inner = py
-            .detach(|| Interactions::from_csr(p, i, n_users, n_items))
-            .py()?;
+        let (n_users, n_items) = (count(n_users, "n_users")?, count(n_items, "n_items")?);
+        let inner = released(py, || Interactions::from_csr(p, i, n_users, n_items))?;
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -96,14 +95,14 @@ impl PyInteractions {
             )));
         }
         let m = &self.inner;
-        m.check_users(u, "users").py()?;
-        m.check_items(i, "items").py()?;
-        let out = py.detach(|| {
-            u.iter()
+        let out = released(py, || {
+            m.check_users(u, "users")?;
+            m.check_items(i, "items")?;
+            Ok(u.iter()
                 .zip(i)
                 .map(|(&u, &i)| m.contains(u as usize, i as u32))
-                .collect::<Vec<bool>>()
-        });
+                .collect::<Vec<bool>>())
+        })?;
         Ok(vec1(py, out))
     }
 }

@@ -6,7 +6,7 @@ use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
 use crate::arrays::{slice1, slice2, vec1, vec2, ArrayPair};
-use crate::errors::IntoPyResult;
+use crate::errors::released;
 
 #[pyfunction]
 #[pyo3(signature = (indptr, pos_scores, cand_scores, max_positives=None, seed=0))]
@@ -22,9 +22,9 @@ fn sigmoid_expectation<'py>(
     let pos = slice1(&pos_scores, "pos_scores")?;
     let (cand, rows, m) = slice2(&cand_scores, "cand_scores")?;
     let key = StreamKey::new(seed, 0, 0);
-    let out = py
-        .detach(|| kernels::sigmoid_expectation(ip, pos, cand, m, max_positives, key))
-        .py()?;
+    let out = released(py, || {
+        kernels::sigmoid_expectation(ip, pos, cand, m, max_positives, key)
+    })?;
     vec2(py, out, rows, m)
 }
 
@@ -42,9 +42,7 @@ fn gain_update<'py>(
         slice1(&h_now, "h_now")?,
         slice1(&g_prev, "g_prev")?,
     );
-    let out = py
-        .detach(|| kernels::gain_update(a, b, c, alpha, eps))
-        .py()?;
+    let out = released(py, || kernels::gain_update(a, b, c, alpha, eps))?;
     Ok(vec1(py, out))
 }
 
@@ -55,7 +53,7 @@ fn topk<'py>(
     k: usize,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let (v, rows, m) = slice2(&values, "values")?;
-    let out = py.detach(|| kernels::topk(v, m, k)).py()?;
+    let out = released(py, || kernels::topk(v, m, k))?;
     vec2(py, out, rows, k)
 }
 
@@ -70,9 +68,7 @@ fn gumbel_topk<'py>(
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let (v, rows, m) = slice2(&values, "values")?;
     let key = StreamKey::new(seed, 0, 0);
-    let out = py
-        .detach(|| kernels::gumbel_topk(v, m, k, temperature, key))
-        .py()?;
+    let out = released(py, || kernels::gumbel_topk(v, m, k, temperature, key))?;
     vec2(py, out, rows, k)
 }
 
@@ -100,22 +96,38 @@ fn expectation_from_vectors<'py>(
         )));
     }
     let key = StreamKey::new(seed, 0, 0);
-    let (h, s) = py
-        .detach(|| {
-            if let Some(p) = idx.iter().position(|&i| i < 0 || i as usize >= n_items) {
-                return Err(gnno_core::Error::id_out_of_range(
-                    "item", idx[p], "n_items", n_items, "indices", p,
-                ));
-            }
-            let idx32: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
-            let emb = Embeddings::new(uv.to_vec(), iv.to_vec(), d, n_users, n_items)?;
-            kernels::expectation_from_vectors(ip, &idx32, &emb, cand, m, max_positives, key)
-        })
-        .py()?;
+    let (h, s) = released(py, || {
+        if let Some(p) = idx.iter().position(|&i| i < 0 || i as usize >= n_items) {
+            return Err(gnno_core::Error::id_out_of_range(
+                "item", idx[p], "n_items", n_items, "indices", p,
+            ));
+        }
+        let idx32: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+        let emb = Embeddings::new(uv.to_vec(), iv.to_vec(), d, n_users, n_items)?;
+        kernels::expectation_from_vectors(ip, &idx32, &emb, cand, m, max_positives, key)
+    })?;
     Ok((vec2(py, h, rows, m)?, vec2(py, s, rows, m)?))
 }
 
+/// The SIMD path every kernel of this process uses: `"generic"`,
+/// `"avx2"` or `"avx512"` (chosen once; `GNNO_SIMD` forces one).
+#[pyfunction]
+fn simd_path() -> &'static str {
+    gnno_core::simd::path().name()
+}
+
+/// The SIMD paths this CPU supports, narrowest first.
+#[pyfunction]
+fn simd_paths() -> Vec<&'static str> {
+    gnno_core::simd::supported()
+        .into_iter()
+        .map(|p| p.name())
+        .collect()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(simd_path, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_paths, m)?)?;
     m.add_function(wrap_pyfunction!(sigmoid_expectation, m)?)?;
     m.add_function(wrap_pyfunction!(gain_update, m)?)?;
     m.add_function(wrap_pyfunction!(topk, m)?)?;

@@ -1,52 +1,29 @@
 //! Sampler classes. Each holds its core state and a `Stream`; the Python
 //! layer owns the user-facing API (devices, torch tensors, state dicts).
+//!
+//! The classes are frozen and keep their state in a [`Shared`], so one
+//! sampler can be used from several Python threads: calls run one at a
+//! time, each with the GIL released.
 
 use gnno_core::dynamic::{Criterion, DrawConfig, DynamicSampler, Proposed, RefreshConfig};
 use gnno_core::kernels::Embeddings;
-use gnno_core::memory::Retain;
+use gnno_core::memory::{MemoryState, Retain};
 use gnno_core::proposal::Proposal;
 use gnno_core::sampling::{sample_negatives, Stream};
-use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use std::sync::Arc;
 
 use crate::arrays::{slice1, slice2, vec1, vec2, ArrayPair};
-use crate::errors::{GnnoError, IntoPyResult, ShapeError};
+use crate::errors::{GnnoError, IntoPyResult, ShapeError, Shared};
 use crate::interactions::PyInteractions;
 
-/// The stream position every sampler exposes to `state_dict`.
-macro_rules! stream_accessors {
-    ($ty:ty) => {
-        #[pymethods]
-        impl $ty {
-            #[getter]
-            fn seed(&self) -> u64 {
-                self.stream.seed
-            }
-            #[getter]
-            fn epoch(&self) -> u64 {
-                self.stream.epoch
-            }
-            #[getter]
-            fn calls(&self) -> u64 {
-                self.stream.calls
-            }
-            fn set_epoch(&mut self, epoch: u64) {
-                self.stream.set_epoch(epoch);
-            }
-            fn set_stream(&mut self, seed: u64, epoch: u64, calls: u64) {
-                self.stream = Stream { seed, epoch, calls };
-            }
-        }
-    };
-}
-
 /// Uniform or popularity negatives: no scores needed.
-#[pyclass(module = "gnno._gnno", name = "ProposalSampler")]
+#[pyclass(module = "gnno._gnno", name = "ProposalSampler", frozen)]
 pub struct PyProposalSampler {
     train: Arc<gnno_core::Interactions>,
     proposal: Proposal,
-    stream: Stream,
+    stream: Shared<Stream>,
 }
 
 #[pymethods]
@@ -61,32 +38,61 @@ impl PyProposalSampler {
         Ok(Self {
             train: train.inner.clone(),
             proposal,
-            stream: Stream::new(seed),
+            stream: Shared::new(Stream::new(seed)),
         })
     }
 
     fn sample<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         users: PyReadonlyArray1<'_, i64>,
         k: usize,
     ) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let u = slice1(&users, "users")?;
-        let key = self.stream.next_key();
         let (train, proposal) = (&self.train, &self.proposal);
-        let out = py
-            .detach(|| sample_negatives(train, proposal, u, k, key))
-            .py()?;
+        let out = self.stream.with(py, |stream| {
+            // The key is taken only for a call that can succeed, so a
+            // rejected call leaves the stream where it was.
+            gnno_core::sampling::check_batch(train, u, "users")?;
+            sample_negatives(train, proposal, u, k, stream.next_key())
+        })?;
         vec2(py, out, u.len(), k)
+    }
+
+    #[getter]
+    fn seed(&self, py: Python<'_>) -> u64 {
+        self.stream.read(py, |s| s.seed)
+    }
+    #[getter]
+    fn epoch(&self, py: Python<'_>) -> u64 {
+        self.stream.read(py, |s| s.epoch)
+    }
+    #[getter]
+    fn calls(&self, py: Python<'_>) -> u64 {
+        self.stream.read(py, |s| s.calls)
+    }
+    fn set_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<()> {
+        self.stream.with(py, |s| {
+            s.set_epoch(epoch);
+            Ok(())
+        })
+    }
+    fn set_stream(&self, py: Python<'_>, seed: u64, epoch: u64, calls: u64) -> PyResult<()> {
+        self.stream.with(py, |s| {
+            *s = Stream { seed, epoch, calls };
+            Ok(())
+        })
     }
 }
 
-stream_accessors!(PyProposalSampler);
-
 /// DNS, SRNS and the gain sampler: one engine, configured by name.
-#[pyclass(module = "gnno._gnno", name = "DynamicSampler")]
+#[pyclass(module = "gnno._gnno", name = "DynamicSampler", frozen)]
 pub struct PyDynamicSampler {
-    inner: DynamicSampler,
+    inner: Shared<DynamicSampler>,
+    /// Fixed at construction: readable without the lock.
+    train: Arc<gnno_core::Interactions>,
+    width: usize,
+    refresh_width: usize,
 }
 
 fn parse_retain(name: &str, temperature: f32) -> PyResult<Retain> {
@@ -122,6 +128,31 @@ fn parse_criterion(name: &str, beta: f32, srns_alpha: f32, warmup: f32) -> PyRes
     })
 }
 
+/// Model vectors copied out of numpy, checked in the core (GIL released).
+struct RawEmbeddings(Vec<f32>, Vec<f32>, usize, usize, usize);
+
+impl RawEmbeddings {
+    fn build(self) -> gnno_core::Result<Embeddings> {
+        let RawEmbeddings(uv, iv, d, n_users, n_items) = self;
+        Embeddings::new(uv, iv, d, n_users, n_items)
+    }
+}
+
+/// Two model-vector arrays checked against each other, as one snapshot.
+fn embeddings(
+    user_vectors: &PyReadonlyArray2<'_, f32>,
+    item_vectors: &PyReadonlyArray2<'_, f32>,
+) -> PyResult<RawEmbeddings> {
+    let (uv, n_users, d) = slice2(user_vectors, "user_vectors")?;
+    let (iv, n_items, d2) = slice2(item_vectors, "item_vectors")?;
+    if d != d2 {
+        return Err(ShapeError::new_err(format!(
+            "user_vectors and item_vectors must have the same width, got {d} and {d2}"
+        )));
+    }
+    Ok(RawEmbeddings(uv.to_vec(), iv.to_vec(), d, n_users, n_items))
+}
+
 type StateTuple<'py> = (
     Bound<'py, PyArray1<i32>>,
     Bound<'py, PyArray1<f32>>,
@@ -132,6 +163,9 @@ type StateTuple<'py> = (
     usize,
     u64,
 );
+
+type Snapshot = Option<(Vec<f32>, Vec<f32>, usize)>;
+type SnapshotArrays<'py> = Option<ArrayPair<'py, PyArray2<f32>>>;
 
 #[pymethods]
 impl PyDynamicSampler {
@@ -144,6 +178,7 @@ impl PyDynamicSampler {
         srns_alpha=0.0, warmup=0.0, temperature=0.0, gain_positives=0, memory_step=false
     ))]
     fn new(
+        py: Python<'_>,
         train: &PyInteractions,
         seed: u64,
         popularity_beta: Option<f64>,
@@ -166,10 +201,6 @@ impl PyDynamicSampler {
         gain_positives: usize,
         memory_step: bool,
     ) -> PyResult<Self> {
-        let proposal = match popularity_beta {
-            None => Proposal::Uniform,
-            Some(b) => Proposal::popularity(&train.inner, b).py()?,
-        };
         let refresh = RefreshConfig {
             slots,
             fresh,
@@ -188,82 +219,92 @@ impl PyDynamicSampler {
             gain_positives,
             memory_step,
         };
-        let inner = DynamicSampler::new(train.inner.clone(), proposal, refresh, draw, seed).py()?;
-        Ok(Self { inner })
+        let t = train.inner.clone();
+        let inner = crate::errors::released(py, move || {
+            let proposal = match popularity_beta {
+                None => Proposal::Uniform,
+                Some(b) => Proposal::popularity(&t, b)?,
+            };
+            DynamicSampler::new(t, proposal, refresh, draw, seed)
+        })?;
+        Ok(Self {
+            train: train.inner.clone(),
+            width: inner.draw_config().width(),
+            refresh_width: inner.refresh_width(),
+            inner: Shared::new(inner),
+        })
     }
 
     #[getter]
     fn width(&self) -> usize {
-        self.inner.draw_cfg.width()
+        self.width
     }
 
     #[getter]
     fn refresh_width(&self) -> usize {
-        self.inner.refresh_width()
+        self.refresh_width
     }
 
     #[getter]
-    fn has_embeddings(&self) -> bool {
-        self.inner.emb.is_some()
+    fn has_embeddings(&self, py: Python<'_>) -> bool {
+        self.inner.read(py, |s| s.has_embeddings())
     }
 
     #[getter]
-    fn refreshes(&self) -> u64 {
-        self.inner.refreshes
+    fn refreshes(&self, py: Python<'_>) -> u64 {
+        self.inner.read(py, |s| s.refreshes())
     }
 
+    /// Takes a snapshot of the model's vectors without refreshing.
     fn set_embeddings(
-        &mut self,
+        &self,
         py: Python<'_>,
         user_vectors: PyReadonlyArray2<'_, f32>,
         item_vectors: PyReadonlyArray2<'_, f32>,
     ) -> PyResult<()> {
-        let (uv, n_users, d) = slice2(&user_vectors, "user_vectors")?;
-        let (iv, n_items, d2) = slice2(&item_vectors, "item_vectors")?;
-        if d != d2 {
-            return Err(ShapeError::new_err(format!(
-                "user_vectors and item_vectors must have the same width, got {d} and {d2}"
-            )));
-        }
-        let inner = &mut self.inner;
-        py.detach(|| {
-            let emb = Embeddings::new(uv.to_vec(), iv.to_vec(), d, n_users, n_items)?;
-            inner.set_embeddings(emb)
-        })
-        .py()
+        let raw = embeddings(&user_vectors, &item_vectors)?;
+        self.inner.with(py, |s| s.set_embeddings(raw.build()?))
     }
 
-    fn refresh_from_vectors(&mut self, py: Python<'_>) -> PyResult<()> {
-        let inner = &mut self.inner;
-        py.detach(|| inner.refresh_from_vectors()).py()
+    /// A snapshot and a full refresh from it, as one step: on any error
+    /// the sampler is left exactly as it was.
+    fn refresh_embeddings(
+        &self,
+        py: Python<'_>,
+        user_vectors: PyReadonlyArray2<'_, f32>,
+        item_vectors: PyReadonlyArray2<'_, f32>,
+    ) -> PyResult<()> {
+        let raw = embeddings(&user_vectors, &item_vectors)?;
+        self.inner.with(py, |s| s.refresh_embeddings(raw.build()?))
     }
 
-    fn refresh_candidates<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<i64>>> {
-        let inner = &mut self.inner;
-        let out = py.detach(|| inner.refresh_candidates()).py()?;
-        let (n, w) = (self.inner.train.n_users(), self.inner.refresh_width());
-        vec2(py, out, n, w)
+    fn refresh_from_vectors(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner.with(py, |s| s.refresh_from_vectors())
+    }
+
+    fn refresh_candidates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<i64>>> {
+        let out = self.inner.with(py, |s| s.refresh_candidates())?;
+        vec2(py, out, self.train.n_users(), self.refresh_width)
     }
 
     fn refresh_apply(
-        &mut self,
+        &self,
         py: Python<'_>,
         cands: PyReadonlyArray1<'_, i64>,
         cand_scores: PyReadonlyArray1<'_, f32>,
         pos_scores: PyReadonlyArray1<'_, f32>,
     ) -> PyResult<()> {
-        let (c, s, p) = (
+        let (c, sc, p) = (
             slice1(&cands, "cands")?,
             slice1(&cand_scores, "cand_scores")?,
             slice1(&pos_scores, "pos_scores")?,
         );
-        let inner = &mut self.inner;
-        py.detach(|| inner.refresh_apply(c, s, p)).py()
+        self.inner.with(py, |s| s.refresh_apply(c, sc, p))
     }
 
     #[pyo3(signature = (users, positives, k))]
     fn propose<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         users: PyReadonlyArray1<'_, i64>,
         positives: Option<PyReadonlyArray1<'_, i64>>,
@@ -274,14 +315,13 @@ impl PyDynamicSampler {
             Some(p) => Some(slice1(p, "positives")?),
             None => None,
         };
-        let inner = &mut self.inner;
-        let out = py.detach(|| inner.propose(u, p, k)).py()?;
+        let out = self.inner.with(py, |s| s.propose(u, p, k))?;
         Ok((vec1(py, out.items), vec1(py, out.anchors)))
     }
 
     #[allow(clippy::too_many_arguments)]
     fn select<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         users: PyReadonlyArray1<'_, i64>,
         items: PyReadonlyArray1<'_, i64>,
@@ -295,18 +335,17 @@ impl PyDynamicSampler {
             items: slice1(&items, "items")?.to_vec(),
             anchors: slice1(&anchors, "anchors")?.to_vec(),
         };
-        let (s, a) = (
+        let (sc, a) = (
             slice1(&cand_scores, "cand_scores")?,
             slice1(&anchor_scores, "anchor_scores")?,
         );
-        let inner = &mut self.inner;
-        let out = py.detach(|| inner.select(u, &proposed, k, s, a)).py()?;
+        let out = self.inner.with(py, |s| s.select(u, &proposed, k, sc, a))?;
         vec2(py, out, u.len(), k)
     }
 
     #[pyo3(signature = (users, positives, k))]
     fn draw_from_vectors<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         users: PyReadonlyArray1<'_, i64>,
         positives: Option<PyReadonlyArray1<'_, i64>>,
@@ -317,29 +356,29 @@ impl PyDynamicSampler {
             Some(p) => Some(slice1(p, "positives")?),
             None => None,
         };
-        let inner = &mut self.inner;
-        let out = py.detach(|| inner.draw_from_vectors(u, p, k)).py()?;
+        let out = self.inner.with(py, |s| s.draw_from_vectors(u, p, k))?;
         vec2(py, out, u.len(), k)
     }
 
     /// Memory state: `(items, h, g, obs, hist, pos_hist, pos_filled, refreshes)`.
     fn get_state<'py>(&self, py: Python<'py>) -> StateTuple<'py> {
-        let m = &self.inner.memory;
+        let (m, refreshes) = self.inner.read(py, |s| (s.memory().state(), s.refreshes()));
         (
-            vec1(py, m.items.clone()),
-            vec1(py, m.h.clone()),
-            vec1(py, m.g.clone()),
-            vec1(py, m.obs.clone()),
-            vec1(py, m.hist.clone()),
-            vec1(py, m.pos_hist.clone()),
+            vec1(py, m.items),
+            vec1(py, m.h),
+            vec1(py, m.g),
+            vec1(py, m.obs),
+            vec1(py, m.hist),
+            vec1(py, m.pos_hist),
             m.pos_filled,
-            self.inner.refreshes,
+            refreshes,
         )
     }
 
     #[allow(clippy::too_many_arguments)]
     fn set_state(
-        &mut self,
+        &self,
+        py: Python<'_>,
         items: PyReadonlyArray1<'_, i32>,
         h: PyReadonlyArray1<'_, f32>,
         g: PyReadonlyArray1<'_, f32>,
@@ -349,121 +388,84 @@ impl PyDynamicSampler {
         pos_filled: usize,
         refreshes: u64,
     ) -> PyResult<()> {
-        let m = &self.inner.memory;
-        let n_items = self.inner.train.n_items() as i32;
-        let checks: [(&str, usize, usize); 6] = [
-            ("items", items.len(), m.items.len()),
-            ("h", h.len(), m.h.len()),
-            ("g", g.len(), m.g.len()),
-            ("obs", obs.len(), m.obs.len()),
-            ("hist", hist.len(), m.hist.len()),
-            ("pos_hist", pos_hist.len(), m.pos_hist.len()),
-        ];
-        for (name, got, want) in checks {
-            if got != want {
-                return Err(ShapeError::new_err(format!(
-                    "state {name} has {got} entries, this sampler needs {want}"
-                )));
-            }
-        }
-        let it = slice1(&items, "items")?;
-        if let Some(p) = it.iter().position(|&i| i < -1 || i >= n_items) {
-            return Err(crate::errors::IdOutOfRangeError::new_err(format!(
-                "state items[{p}]={} out of range for n_items={n_items}",
-                it[p]
-            )));
-        }
-        if pos_filled > m.history {
-            return Err(GnnoError::new_err(format!(
-                "state pos_filled={pos_filled} exceeds history={}",
-                m.history
-            )));
-        }
-        let mm = &mut self.inner.memory;
-        mm.items = it.to_vec();
-        mm.h = slice1(&h, "h")?.to_vec();
-        mm.g = slice1(&g, "g")?.to_vec();
-        mm.obs = slice1(&obs, "obs")?.to_vec();
-        mm.hist = slice1(&hist, "hist")?.to_vec();
-        mm.pos_hist = slice1(&pos_hist, "pos_hist")?.to_vec();
-        mm.pos_filled = pos_filled;
-        self.inner.refreshes = refreshes;
-        Ok(())
+        let state = MemoryState {
+            items: slice1(&items, "items")?.to_vec(),
+            h: slice1(&h, "h")?.to_vec(),
+            g: slice1(&g, "g")?.to_vec(),
+            obs: slice1(&obs, "obs")?.to_vec(),
+            hist: slice1(&hist, "hist")?.to_vec(),
+            pos_hist: slice1(&pos_hist, "pos_hist")?.to_vec(),
+            pos_filled,
+        };
+        self.inner.with(py, |s| s.restore_memory(state, refreshes))
     }
 
     /// The model-vector snapshots: `(previous, current, count)`, each
     /// snapshot `None` or `(user_vectors, item_vectors)`.
-    #[allow(clippy::type_complexity)]
     fn get_embeddings<'py>(
         &self,
         py: Python<'py>,
-    ) -> PyResult<(
-        Option<ArrayPair<'py, PyArray2<f32>>>,
-        Option<ArrayPair<'py, PyArray2<f32>>>,
-        u64,
-    )> {
-        let export = |e: &Option<Embeddings>| -> PyResult<Option<ArrayPair<'py, PyArray2<f32>>>> {
+    ) -> PyResult<(SnapshotArrays<'py>, SnapshotArrays<'py>, u64)> {
+        let copy = |e: Option<&Embeddings>| -> Snapshot {
+            e.map(|e| (e.users.clone(), e.items.clone(), e.dim))
+        };
+        let (now, prev, snapshots) = self.inner.read(py, |s| {
+            let (now, prev) = s.embeddings();
+            (copy(now), copy(prev), s.snapshots())
+        });
+        let export = |e: Snapshot| -> PyResult<SnapshotArrays<'py>> {
             match e {
                 None => Ok(None),
-                Some(e) => {
-                    let (nu, ni) = (e.users.len() / e.dim, e.items.len() / e.dim);
-                    Ok(Some((
-                        vec2(py, e.users.clone(), nu, e.dim)?,
-                        vec2(py, e.items.clone(), ni, e.dim)?,
-                    )))
+                Some((users, items, dim)) => {
+                    let (nu, ni) = (users.len() / dim, items.len() / dim);
+                    Ok(Some((vec2(py, users, nu, dim)?, vec2(py, items, ni, dim)?)))
                 }
             }
         };
-        Ok((
-            export(&self.inner.prev_emb)?,
-            export(&self.inner.emb)?,
-            self.inner.snapshots,
-        ))
+        Ok((export(prev)?, export(now)?, snapshots))
     }
 
     #[pyo3(signature = (prev, now, snapshots))]
     #[allow(clippy::type_complexity)]
     fn restore_embeddings(
-        &mut self,
+        &self,
+        py: Python<'_>,
         prev: Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>,
         now: Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>,
         snapshots: u64,
     ) -> PyResult<()> {
-        let build = |p: &Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>| -> PyResult<Option<Embeddings>> {
-            match p {
-                None => Ok(None),
-                Some((u, i)) => {
-                    let (uv, nu, d) = slice2(u, "user_vectors")?;
-                    let (iv, ni, d2) = slice2(i, "item_vectors")?;
-                    if d != d2 {
-                        return Err(ShapeError::new_err(format!(
-                            "user and item vectors must have the same width, got {d} and {d2}"
-                        )));
-                    }
-                    Ok(Some(Embeddings::new(uv.to_vec(), iv.to_vec(), d, nu, ni).py()?))
-                }
-            }
+        let build = |p: &Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>| {
+            p.as_ref().map(|(u, i)| embeddings(u, i)).transpose()
         };
         let (p, n) = (build(&prev)?, build(&now)?);
-        self.inner.restore_embeddings(p, n, snapshots).py()
+        self.inner.with(py, |s| {
+            let make = |e: Option<RawEmbeddings>| e.map(RawEmbeddings::build).transpose();
+            s.restore_embeddings(make(p)?, make(n)?, snapshots)
+        })
     }
 
     #[getter]
-    fn seed(&self) -> u64 {
-        self.inner.stream.seed
+    fn seed(&self, py: Python<'_>) -> u64 {
+        self.inner.read(py, |s| s.stream().seed)
     }
     #[getter]
-    fn epoch(&self) -> u64 {
-        self.inner.stream.epoch
+    fn epoch(&self, py: Python<'_>) -> u64 {
+        self.inner.read(py, |s| s.stream().epoch)
     }
     #[getter]
-    fn calls(&self) -> u64 {
-        self.inner.stream.calls
+    fn calls(&self, py: Python<'_>) -> u64 {
+        self.inner.read(py, |s| s.stream().calls)
     }
-    fn set_epoch(&mut self, epoch: u64) {
-        self.inner.stream.set_epoch(epoch);
+    fn set_epoch(&self, py: Python<'_>, epoch: u64) -> PyResult<()> {
+        self.inner.with(py, |s| {
+            s.set_epoch(epoch);
+            Ok(())
+        })
     }
-    fn set_stream(&mut self, seed: u64, epoch: u64, calls: u64) {
-        self.inner.stream = Stream { seed, epoch, calls };
+    fn set_stream(&self, py: Python<'_>, seed: u64, epoch: u64, calls: u64) -> PyResult<()> {
+        self.inner.with(py, |s| {
+            s.set_stream(Stream { seed, epoch, calls });
+            Ok(())
+        })
     }
 }

@@ -1,0 +1,429 @@
+use std::sync::Arc;
+
+use super::criteria::gain_range;
+use super::*;
+use crate::interactions::Interactions;
+use crate::kernels::{sigmoid, Embeddings};
+use crate::memory::{MemoryState, Retain};
+use crate::proposal::Proposal;
+use crate::rng::Rng;
+
+fn data() -> Arc<Interactions> {
+    let mut users = vec![];
+    let mut items = vec![];
+    for u in 0..40i64 {
+        for t in 0..(3 + u % 5) {
+            users.push(u);
+            items.push((u * 7 + t * 3) % 50);
+        }
+    }
+    Arc::new(Interactions::from_pairs(&users, &items, None, Some(50)).unwrap())
+}
+
+fn emb(train: &Interactions, seed: u64) -> Embeddings {
+    let mut r = Rng::new(seed);
+    let d = 4;
+    let u = (0..train.n_users() * d)
+        .map(|_| r.uniform() as f32 - 0.5)
+        .collect();
+    let i = (0..train.n_items() * d)
+        .map(|_| r.uniform() as f32 - 0.5)
+        .collect();
+    Embeddings::new(u, i, d, train.n_users(), train.n_items()).unwrap()
+}
+
+fn gain_sampler(train: Arc<Interactions>) -> DynamicSampler {
+    DynamicSampler::new(
+        train,
+        Proposal::Uniform,
+        RefreshConfig {
+            slots: 8,
+            fresh: 8,
+            history: 3,
+            retain: Retain::TopH,
+            alpha: 0.2,
+            eps: 1e-6,
+            g0: 0.5,
+            max_positives: None,
+        },
+        DrawConfig {
+            memory_candidates: 3,
+            fresh_candidates: 2,
+            criterion: Criterion::Gain { beta: 1.0 },
+            temperature: 0.0,
+            gain_positives: 16,
+            memory_step: false,
+        },
+        7,
+    )
+    .unwrap()
+}
+
+#[test]
+fn refresh_fills_memory_with_hardest_negatives_and_gain_needs_two() {
+    let train = data();
+    let mut s = gain_sampler(train.clone());
+    s.set_embeddings(emb(&train, 1)).unwrap();
+    s.refresh_from_vectors().unwrap();
+    for u in 0..train.n_users() {
+        let r = s.memory.range(u);
+        let items = &s.memory.items[r.clone()];
+        assert!(items
+            .iter()
+            .all(|&i| i >= 0 && !train.contains(u, i as u32)));
+        // Sorted by H, highest first.
+        let h = &s.memory.h[r.clone()];
+        assert!(h.windows(2).all(|w| w[0] >= w[1]));
+        assert!(s.memory.g[r].iter().all(|&g| g == 0.5));
+    }
+    s.set_embeddings(emb(&train, 2)).unwrap();
+    s.refresh_from_vectors().unwrap();
+    let moved = (0..s.memory.g.len())
+        .filter(|&k| s.memory.obs[k] >= 2 && s.memory.g[k] != 0.5)
+        .count();
+    assert!(moved > 0);
+}
+
+#[test]
+fn draws_are_negatives_and_deterministic() {
+    let train = data();
+    // Enough draws to take the parallel path.
+    let users: Vec<i64> = (0..4000).map(|r| r % 40).collect();
+    let run = || {
+        let mut s = gain_sampler(train.clone());
+        s.set_embeddings(emb(&train, 1)).unwrap();
+        s.refresh_from_vectors().unwrap();
+        s.draw_from_vectors(&users, None, 3).unwrap()
+    };
+    let a = run();
+    for (r, row) in a.chunks(3).enumerate() {
+        for &j in row {
+            assert!(!train.contains(users[r] as usize, j as u32));
+        }
+    }
+    crate::pool::set_num_threads(1).unwrap();
+    assert_eq!(a, run());
+    crate::pool::set_num_threads(3).unwrap();
+    assert_eq!(a, run());
+}
+
+#[test]
+fn dns_picks_the_highest_scored_candidate() {
+    let train = data();
+    let mut s = DynamicSampler::new(
+        train.clone(),
+        Proposal::Uniform,
+        RefreshConfig {
+            slots: 0,
+            fresh: 0,
+            history: 0,
+            retain: Retain::TopH,
+            alpha: 0.2,
+            eps: 1e-6,
+            g0: 0.5,
+            max_positives: None,
+        },
+        DrawConfig {
+            memory_candidates: 0,
+            fresh_candidates: 5,
+            criterion: Criterion::Score,
+            temperature: 0.0,
+            gain_positives: 0,
+            memory_step: false,
+        },
+        1,
+    )
+    .unwrap();
+    let users: Vec<i64> = (0..40).collect();
+    let p = s.propose(&users, None, 2).unwrap();
+    let scores: Vec<f32> = p.items.iter().map(|&i| (i * 37 % 11) as f32).collect();
+    let out = s.select(&users, &p, 2, &scores, &[0.0; 40]).unwrap();
+    for (d, &chosen) in out.iter().enumerate() {
+        let c = &p.items[d * 5..(d + 1) * 5];
+        let best = c
+            .iter()
+            .map(|&i| (i * 37 % 11) as f32)
+            .fold(f32::MIN, f32::max);
+        assert_eq!((chosen * 37 % 11) as f32, best);
+    }
+}
+
+fn sampler(
+    train: Arc<Interactions>,
+    slots: usize,
+    memory_candidates: usize,
+    fresh_candidates: usize,
+    criterion: Criterion,
+    temperature: f32,
+    g0: f32,
+) -> DynamicSampler {
+    DynamicSampler::new(
+        train,
+        Proposal::Uniform,
+        RefreshConfig {
+            slots,
+            fresh: 8,
+            history: 2,
+            retain: Retain::TopH,
+            alpha: 0.2,
+            eps: 1e-6,
+            g0,
+            max_positives: None,
+        },
+        DrawConfig {
+            memory_candidates,
+            fresh_candidates,
+            criterion,
+            temperature,
+            gain_positives: 16,
+            memory_step: false,
+        },
+        3,
+    )
+    .unwrap()
+}
+
+/// A memory whose every slot holds a negative with two observations and
+/// a gain drawn from `[lo, hi]`, so each candidate's `G` is known.
+fn known_memory(s: &mut DynamicSampler, rng: &mut Rng) {
+    let train = s.train().clone();
+    let slots = s.memory().slots();
+    let (lo, hi) = gain_range(s.refresh_config().g0);
+    let mut st = s.memory().state();
+    for u in 0..train.n_users() {
+        let negs: Vec<i32> = (0..train.n_items() as u32)
+            .filter(|&i| !train.contains(u, i))
+            .map(|i| i as i32)
+            .collect();
+        for (k, &j) in negs.iter().take(slots).enumerate() {
+            let p = u * slots + k;
+            st.items[p] = j;
+            st.obs[p] = 2;
+            st.h[p] = 0.5;
+            st.g[p] = lo + (hi - lo) * rng.uniform() as f32;
+        }
+    }
+    s.restore_memory(st, 2).unwrap();
+}
+
+fn memory_gain(s: &DynamicSampler, u: usize, item: i64) -> f32 {
+    let m = s.memory();
+    let r = m.range(u);
+    let slot = r.clone().find(|&p| m.items[p] as i64 == item).unwrap();
+    m.g[slot]
+}
+
+/// Draws with every candidate in memory, so `G` is the slot's gain: each
+/// pick is the argmax of the criterion's formula over its candidates.
+#[test]
+fn gain_criteria_pick_what_their_formulas_say() {
+    let train = data();
+    let mut rng = Rng::new(17);
+    for &g0 in &[0.5f32, 1.5, -0.5] {
+        for &beta in &[0.0f32, 1.0, 3.0] {
+            for &(slots, name) in &[(6usize, "pruned"), (40, "full scan")] {
+                for crit in [
+                    Criterion::Gain { beta },
+                    Criterion::GainAdditive { beta },
+                    Criterion::GainOnly,
+                ] {
+                    let mut s = sampler(train.clone(), slots, slots, 0, crit, 0.0, g0);
+                    known_memory(&mut s, &mut rng);
+                    let users: Vec<i64> = (0..40).collect();
+                    let p = s.propose(&users, None, 3).unwrap();
+                    let scores: Vec<f32> = p
+                        .items
+                        .iter()
+                        .map(|_| (rng.uniform() as f32 - 0.5) * 6.0)
+                        .collect();
+                    let anchor_scores: Vec<f32> =
+                        (0..40).map(|_| rng.uniform() as f32 - 0.5).collect();
+                    let out = s.select(&users, &p, 3, &scores, &anchor_scores).unwrap();
+                    for (d, &chosen) in out.iter().enumerate() {
+                        let row = d / 3;
+                        let u = row;
+                        let c = d * slots..(d + 1) * slots;
+                        let value = |k: usize| {
+                            let j = p.items[k];
+                            let g = memory_gain(&s, u, j);
+                            let hard = sigmoid(scores[k] - anchor_scores[row]);
+                            match crit {
+                                Criterion::Gain { beta } => hard * (1.0 + beta * (g - g0)).max(0.0),
+                                Criterion::GainAdditive { beta } => hard + beta * (g - g0),
+                                _ => g,
+                            }
+                        };
+                        let best = c
+                            .clone()
+                            .fold(c.start, |b, k| if value(k) > value(b) { k } else { b });
+                        assert_eq!(chosen, p.items[best], "{crit:?} g0={g0} ({name}): draw {d}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The pruned gain argmax returns what the full scan returns, for gains
+/// from memory and from the two-snapshot cache, any g0 and β >= 0.
+#[test]
+fn pruned_gain_argmax_equals_the_full_scan() {
+    let train = data();
+    let mut rng = Rng::new(23);
+    let mut draws = 0;
+    for &g0 in &[0.5f32, 1.5, -0.5, 0.0, 1.0, 3.0] {
+        for &beta in &[0.0f32, 0.5, 1.0, 4.0, 50.0] {
+            let mut s = sampler(train.clone(), 8, 3, 5, Criterion::Gain { beta }, 0.0, g0);
+            s.refresh_embeddings(emb(&train, 1)).unwrap();
+            s.refresh_embeddings(emb(&train, 2)).unwrap();
+            s.refresh_embeddings(emb(&train, 3)).unwrap();
+            let ctx = s.context();
+            for _ in 0..300 {
+                let u = rng.below(40) as usize;
+                let width = 1 + rng.below(super::criteria::PRUNE_MAX as u64) as usize;
+                let mut items = Vec::with_capacity(width);
+                let mut scores = Vec::with_capacity(width);
+                for _ in 0..width {
+                    let j = if rng.uniform() < 0.5 {
+                        let r = s.memory().range(u);
+                        s.memory().items[r.start + rng.below(8) as usize] as i64
+                    } else {
+                        rng.below(50) as i64
+                    };
+                    items.push(j.max(0));
+                    // Coarse scores: ties in hardness happen.
+                    scores.push((rng.below(7) as f32 - 3.0) * 0.5);
+                }
+                let anchor = train.row(u)[0] as i64;
+                let a = ctx.choose_gain_argmax(u, anchor, 0.25, &items, &scores, beta);
+                let b = ctx.choose_scan(u, anchor, 0.25, &items, &scores, &mut rng);
+                assert_eq!(
+                    a, b,
+                    "g0={g0} beta={beta} items={items:?} scores={scores:?}"
+                );
+                draws += 1;
+            }
+        }
+    }
+    assert_eq!(draws, 6 * 5 * 300);
+}
+
+/// With a temperature, picks follow softmax(criterion / temperature).
+#[test]
+fn temperature_samples_the_softmax_of_the_criterion() {
+    let train = data();
+    let mut rng = Rng::new(5);
+    let t = 0.5f32;
+    let mut s = sampler(train.clone(), 3, 3, 0, Criterion::GainOnly, t, 0.5);
+    known_memory(&mut s, &mut rng);
+    let n = 20_000;
+    let users = vec![7i64; n];
+    let p = s.propose(&users, None, 1).unwrap();
+    let scores = vec![0f32; p.items.len()];
+    let out = s.select(&users, &p, 1, &scores, &vec![0f32; n]).unwrap();
+    let r = s.memory().range(7);
+    let items: Vec<i64> = s.memory().items[r.clone()]
+        .iter()
+        .map(|&i| i as i64)
+        .collect();
+    let weights: Vec<f64> = r.map(|p| ((s.memory().g[p] / t) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    for (j, w) in items.iter().zip(&weights) {
+        let freq = out.iter().filter(|&&o| o == *j).count() as f64 / n as f64;
+        assert!((freq - w / total).abs() < 0.02, "{freq} vs {}", w / total);
+    }
+}
+
+/// A refresh that fails (scores overflow) changes nothing; a sampler that
+/// never refreshed still refuses to draw.
+#[test]
+fn a_failed_refresh_changes_nothing() {
+    let train = data();
+    let huge = || {
+        let d = 4;
+        let u = vec![1e30f32; train.n_users() * d];
+        let i = vec![1e30f32; train.n_items() * d];
+        Embeddings::new(u, i, d, train.n_users(), train.n_items()).unwrap()
+    };
+    let mut s = gain_sampler(train.clone());
+    assert!(s.refresh_embeddings(huge()).is_err());
+    assert!(!s.has_embeddings());
+    assert_eq!(s.stream(), crate::sampling::Stream::new(7));
+    assert!(s.draw_from_vectors(&[0, 1], None, 2).is_err());
+
+    s.refresh_embeddings(emb(&train, 1)).unwrap();
+    s.refresh_embeddings(emb(&train, 2)).unwrap();
+    let (memory, stream, snapshots) = (s.memory().state(), s.stream(), s.snapshots());
+    let users: Vec<i64> = (0..40).collect();
+    let probe = |s: &mut DynamicSampler| {
+        let keep = s.stream();
+        let out = s.draw_from_vectors(&users, None, 3).unwrap();
+        s.set_stream(keep);
+        out
+    };
+    let before = probe(&mut s);
+    assert!(s.refresh_embeddings(huge()).is_err());
+    assert_eq!(format!("{:?}", s.memory().state()), format!("{memory:?}"));
+    assert_eq!((s.stream(), s.snapshots()), (stream, snapshots));
+    assert_eq!(probe(&mut s), before);
+}
+
+#[test]
+fn impossible_sizes_are_errors_naming_the_value() {
+    let train = data();
+    let cfg = |slots: usize| {
+        DynamicSampler::new(
+            train.clone(),
+            Proposal::Uniform,
+            RefreshConfig {
+                slots,
+                fresh: 1,
+                history: 1,
+                retain: Retain::TopH,
+                alpha: 0.2,
+                eps: 1e-6,
+                g0: 0.5,
+                max_positives: None,
+            },
+            DrawConfig {
+                memory_candidates: 1,
+                fresh_candidates: 1,
+                criterion: Criterion::Gain { beta: 1.0 },
+                temperature: 0.0,
+                gain_positives: 1 << 62,
+                memory_step: false,
+            },
+            1,
+        )
+    };
+    let e = cfg(1 << 62).err().unwrap();
+    assert!(e.message.contains("4611686018427387904"), "{e}");
+    assert!(cfg(usize::MAX).is_err());
+    // A huge gain_positives is capped by the longest row: it works.
+    let mut s = cfg(4).unwrap();
+    s.refresh_embeddings(emb(&train, 1)).unwrap();
+    s.refresh_embeddings(emb(&train, 2)).unwrap();
+    assert!(s.draw_from_vectors(&[0], None, 1 << 62).is_err());
+    assert_eq!(s.draw_from_vectors(&[0, 3], None, 2).unwrap().len(), 4);
+}
+
+#[test]
+fn restore_validates_before_changing_anything() {
+    let train = data();
+    let mut s = gain_sampler(train.clone());
+    let good = s.memory().state();
+    let mut bad = good.clone();
+    bad.items[0] = 50;
+    assert!(s.restore_memory(bad, 1).is_err());
+    let mut bad = good.clone();
+    bad.items[0] = 3;
+    bad.g[0] = 7.0;
+    assert!(s.restore_memory(bad, 1).is_err());
+    let bad = MemoryState {
+        items: vec![-1; 3],
+        ..good.clone()
+    };
+    assert!(s.restore_memory(bad, 1).is_err());
+    assert_eq!(format!("{:?}", s.memory().state()), format!("{good:?}"));
+    assert_eq!(s.refreshes(), 0);
+}
