@@ -107,7 +107,9 @@ def test_gain_memory_h_and_g_match_numpy():
     rng = np.random.default_rng(1)
     n_users, n_items, d = 25, 90, 5
     train = gnno.datasets.synthetic(n_users=n_users, n_items=n_items, mean_activity=8, seed=3).train
-    sampler = gnno.GainSampler(train, memory=4, fresh=8, retain="top", gain_alpha=0.2, eps=1e-6, seed=0)
+    sampler = gnno.GainSampler(
+        train, memory=4, fresh=8, retain="top", gain_alpha=0.2, eps=1e-6, seed=0
+    )
     models = [
         Vectors(
             rng.normal(size=(n_users, d)).astype(np.float32),

@@ -141,9 +141,7 @@ def to_device(arr: Any, device: Any) -> Any:
     return t.to(device, non_blocking=t.is_pinned())
 
 
-def positive_int(
-    value: Any, name: str, *, minimum: int = 1, maximum: int | None = None
-) -> int:
+def positive_int(value: Any, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
     """An integer parameter in ``[minimum, maximum]`` (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise GnnoError(f"{name} must be an integer, got {value!r}")

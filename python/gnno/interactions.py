@@ -233,9 +233,7 @@ def _check_csr(indptr: np.ndarray, indices: np.ndarray, n_users: int, n_items: i
     ``indptr`` has ``n_users + 1`` entries, starts at 0, never decreases and
     ends at ``len(indices)``; item ids are in ``[0, n_items)``."""
     if len(indptr) != n_users + 1:
-        raise ShapeError(
-            f"indptr must have n_users + 1 = {n_users + 1} entries, got {len(indptr)}"
-        )
+        raise ShapeError(f"indptr must have n_users + 1 = {n_users + 1} entries, got {len(indptr)}")
     if indptr[0] != 0:
         raise ShapeError(f"indptr[0] must be 0, got {int(indptr[0])}")
     steps = np.diff(indptr)

@@ -223,7 +223,6 @@ class ScoreSampler(Sampler):
         )
         self._dot = emb["current"] is not None
 
-
     # -- pickling --------------------------------------------------------------
     def __reduce__(self) -> tuple:
         """Pickles the options, data and full state (memory and the vectors of

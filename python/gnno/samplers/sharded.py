@@ -266,7 +266,9 @@ class ShardedSampler(Sampler):
                 f"this sampler's data has {self.fingerprint!r}"
             )
         if state.get("seed") != self.seed:
-            raise GnnoError(f"state was saved with seed {state.get('seed')!r}, this has {self.seed}")
+            raise GnnoError(
+                f"state was saved with seed {state.get('seed')!r}, this has {self.seed}"
+            )
         if "inner" not in state:
             raise GnnoError("state is missing 'inner' (the inner sampler's state)")
         self.inner.load_state_dict(state["inner"])
