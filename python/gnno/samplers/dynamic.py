@@ -354,7 +354,9 @@ class GainSampler(ScoreSampler):
     for any other candidate it is the one-step gain
     ``α·g0 + (1 − α)·σ((H_prev − H_now)/(H_now + ε))`` computed at draw time
     from the last two model snapshots over ``gain_positives`` positives of
-    the user (``gain_positives=0``: ``g0``). Before two snapshots exist every
+    the user (``gain_positives=0``: ``g0``). Only the dot-product path keeps
+    the previous snapshot: with any other model a candidate outside the
+    memory gets ``g0``. Before two snapshots exist every
     ``G`` is ``g0`` and the gain criteria reduce to hardness: the warm-up.
     ``draw_temperature > 0`` samples ∝ softmax(criterion / draw_temperature)
     instead of taking the argmax.
