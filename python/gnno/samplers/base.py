@@ -68,13 +68,13 @@ def check_state_header(state: Any, cls_name: str, train: Interactions) -> dict[s
     if missing:
         raise GnnoError(f"state is missing {', '.join(map(repr, missing))} (keys: {sorted(state)})")
     name = state["sampler"]
-    if name != cls_name:
+    if not isinstance(name, str) or name != cls_name:
         raise GnnoError(f"state is for {name!r}, not {cls_name!r}")
     shape = state["shape"]
-    if not isinstance(shape, (tuple, list)) or tuple(shape) != train.shape:
+    if not isinstance(shape, (tuple, list)) or not _same_ints(shape, train.shape):
         raise GnnoError(f"state is for data of shape {shape!r}, this sampler's is {train.shape}")
     fingerprint = state["fingerprint"]
-    if fingerprint != train.fingerprint:
+    if not isinstance(fingerprint, str) or fingerprint != train.fingerprint:
         raise GnnoError(
             f"state is for other data: its fingerprint is {fingerprint!r}, this sampler's "
             f"data has {train.fingerprint!r} (same shape, different interactions)"
@@ -88,6 +88,15 @@ def check_state_header(state: Any, cls_name: str, train: Interactions) -> dict[s
             raise GnnoError(f"state[{key!r}] must be in [0, 2**64), got {value!r}")
         stream[key] = int(value)
     return stream
+
+
+def _same_ints(values: Any, expected: tuple[int, ...]) -> bool:
+    """Whether ``values`` (a sequence from a state) equals ``expected``,
+    without comparing arrays or other objects element-wise."""
+    return len(values) == len(expected) and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and int(v) == e
+        for v, e in zip(values, expected, strict=True)
+    )
 
 
 def _rebuild(cls: type, train: Interactions, options: dict[str, Any], state: dict) -> Any:

@@ -37,8 +37,12 @@ import numpy as np
 from gnno._arrays import as_floats, as_ids, positive_int
 from gnno.exceptions import EmptyInputError, GnnoError, IdOutOfRangeError, NotInShardError
 from gnno.interactions import Interactions
-from gnno.samplers.base import Sampler, _check_seed, _check_train
+from gnno.samplers.base import Sampler, _check_seed, _check_train, _same_ints
 from gnno.scoring import require_model
+
+
+def _is_str(value: Any, expected: str) -> bool:
+    return isinstance(value, str) and value == expected
 
 
 def rank_seed(seed: int, num_replicas: int, rank: int) -> int:
@@ -249,23 +253,23 @@ class ShardedSampler(Sampler):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a ``state_dict`` saved by the same rank of a run with the
         same number of replicas, data shape and seed."""
-        if not isinstance(state, dict) or state.get("sampler") != type(self).__name__:
+        if not isinstance(state, dict) or not _is_str(state.get("sampler"), type(self).__name__):
             raise GnnoError("state is not a ShardedSampler state")
         where = (state.get("num_replicas"), state.get("rank"))
-        if where != (self.num_replicas, self.rank):
+        if not _same_ints(where, (self.num_replicas, self.rank)):
             raise GnnoError(
                 f"state is for rank {where[1]} of {where[0]}, "
                 f"this sampler is rank {self.rank} of {self.num_replicas}"
             )
         shape = state.get("shape")
-        if not isinstance(shape, (tuple, list)) or tuple(shape) != self.shape:
+        if not isinstance(shape, (tuple, list)) or not _same_ints(shape, self.shape):
             raise GnnoError(f"state is for data of shape {shape!r}, this sampler's is {self.shape}")
-        if state.get("fingerprint") != self.fingerprint:
+        if not _is_str(state.get("fingerprint"), self.fingerprint):
             raise GnnoError(
                 f"state is for other data: its fingerprint is {state.get('fingerprint')!r}, "
                 f"this sampler's data has {self.fingerprint!r}"
             )
-        if state.get("seed") != self.seed:
+        if not _same_ints((state.get("seed"),), (self.seed,)):
             raise GnnoError(
                 f"state was saved with seed {state.get('seed')!r}, this has {self.seed}"
             )

@@ -47,7 +47,7 @@ class PopularitySampler(Sampler):
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         saved = state.get("popularity_beta")
-        if saved != self.popularity_beta:
+        if not isinstance(saved, (int, float)) or saved != self.popularity_beta:
             raise GnnoError(
                 f"state was saved with popularity_beta={saved!r}, "
                 f"this sampler has popularity_beta={self.popularity_beta!r}"
