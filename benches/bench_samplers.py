@@ -52,7 +52,7 @@ def test_dns_epoch_of_draws(benchmark, ml1m, vectors):
     order = np.random.default_rng(0).permutation(len(users))
     users, items = users[order], items[order]
     keys = np.sort(ml1m.to_pairs()[0] * ml1m.n_items + ml1m.indices)
-    sampler = gnno.DNSSampler(ml1m, candidates=5, seed=0)
+    sampler = gnno.DNSSampler(ml1m, fresh_candidates=5, seed=0)
     sampler.refresh_embeddings(U, V)
     rng = np.random.default_rng(1)
 
@@ -112,7 +112,7 @@ def numpy_srns_step(indptr, indices, U, V, memory, history, pos_history, rng, s2
 
 def test_srns_memory_step(benchmark, ml1m, vectors):
     U, V = vectors
-    sampler = gnno.SRNSSampler(ml1m, s1=8, s2=64, history=5, seed=0)
+    sampler = gnno.SRNSSampler(ml1m, memory=8, fresh=64, history=5, seed=0)
     sampler.refresh_embeddings(U, V)
     state = sampler.state_dict()["memory"]
     memory = state["items"].reshape(ml1m.n_users, 8).astype(np.int64)

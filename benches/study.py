@@ -153,6 +153,27 @@ SYNTHETIC_ABLATIONS = (
 ABLATIONS: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = []
 
 
+#: The settings above (and the result store, keyed by them) keep the option
+#: names the recorded runs were made with; the samplers' current names are
+#: these (see DEVELOPERS.md, "Sampler options").
+_RENAMED: dict[str, dict[str, str]] = {
+    "popularity": {"beta": "popularity_beta"},
+    "dns": {"candidates": "fresh_candidates"},
+    "srns": {
+        "s1": "memory",
+        "s2": "fresh",
+        "alpha": "variance_weight",
+        "temperature": "retain_temperature",
+    },
+    "gain": {"alpha": "gain_alpha", "beta": "gain_beta", "temperature": "draw_temperature"},
+}
+
+
+def _current_names(sampler: str, options: dict[str, Any]) -> dict[str, Any]:
+    renamed = _RENAMED.get(sampler, {})
+    return {renamed.get(key, key): value for key, value in options.items()}
+
+
 def _ablation(name: str, note: str, loss: str = "bpr", train: Any = None, **gain: Any) -> None:
     ABLATIONS.append((name, note, gain, dict(train or {}), loss))
 
@@ -436,7 +457,9 @@ def train_run(spec: RunSpec, data: StudyData, device: str) -> dict[str, Any]:
     epochs = train.pop("epochs")
     torch.manual_seed(spec.seed)
     model = GMF(data.n_users, data.n_items, dim)
-    sampler = build_sampler(spec.sampler, data.fit, seed=spec.seed, **spec.options)
+    sampler = build_sampler(
+        spec.sampler, data.fit, seed=spec.seed, **_current_names(spec.sampler, spec.options)
+    )
 
     def observe(trainer: Any, record: dict[str, Any]) -> None:
         if spec.diagnostics and hasattr(trainer.sampler, "diagnostics"):

@@ -140,7 +140,7 @@ def ref_full(S, train, test, ks):
         n += 1
         seen = set(train.row(u).tolist())
         candidates = [i for i in range(S.shape[1]) if i not in seen]
-        ranked = sorted(candidates, key=lambda i: -S[u, i])
+        ranked = sorted(candidates, key=lambda i: (-S[u, i], i not in truth))  # ties: targets first
         for k in ks:
             top = ranked[:k]
             hits = [p for p, i in enumerate(top) if i in truth]

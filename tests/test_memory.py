@@ -37,11 +37,11 @@ def test_srns_memory_history_and_criterion_match_numpy():
     s1, history, alpha, warmup = 3, 2, 5.0, 2
     sampler = gnno.SRNSSampler(
         train,
-        s1=s1,
-        s2=6,
-        alpha=alpha,
+        memory=s1,
+        fresh=6,
+        variance_weight=alpha,
         warmup=warmup,
-        temperature=1e-4,
+        retain_temperature=1e-4,
         history=history,
         step_memory=False,  # the draw below must see the memory as refreshed
         seed=1,
@@ -107,7 +107,9 @@ def test_gain_memory_h_and_g_match_numpy():
     rng = np.random.default_rng(1)
     n_users, n_items, d = 25, 90, 5
     train = gnno.datasets.synthetic(n_users=n_users, n_items=n_items, mean_activity=8, seed=3).train
-    sampler = gnno.GainSampler(train, memory=4, fresh=8, retain="top", alpha=0.2, eps=1e-6, seed=0)
+    sampler = gnno.GainSampler(
+        train, memory=4, fresh=8, retain="top", gain_alpha=0.2, eps=1e-6, seed=0
+    )
     models = [
         Vectors(
             rng.normal(size=(n_users, d)).astype(np.float32),
@@ -153,7 +155,7 @@ def test_srns_step_updates_the_batch_users_memory_by_score():
         rng.normal(size=(n_items, d)).astype(np.float32),
     )
     scores = (model.U @ model.V.T).detach().numpy()
-    sampler = gnno.SRNSSampler(train, s1=3, s2=10, temperature=1e-4, seed=0)
+    sampler = gnno.SRNSSampler(train, memory=3, fresh=10, retain_temperature=1e-4, seed=0)
     sampler.refresh(model)
     before = sampler.diagnostics()["items"].copy()
     batch = np.array([2, 5, 5, 7])

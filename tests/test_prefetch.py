@@ -187,7 +187,7 @@ def test_draws_run_in_the_thread_and_never_cross_a_refresh():
 
 class FailingSampler(UniformSampler):
     def __init__(self, train, seed=0, fail_at=3, error=RuntimeError):
-        super().__init__(train, seed)
+        super().__init__(train, seed=seed)
         self.calls = 0
         self.fail_at = fail_at
         self.error = error

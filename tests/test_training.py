@@ -71,7 +71,7 @@ def test_training_learns(loss, options):
 
 class RecordingSampler(UniformSampler):
     def __init__(self, train, seed=0):
-        super().__init__(train, seed)
+        super().__init__(train, seed=seed)
         self.events = []
 
     def set_epoch(self, epoch):

@@ -6,8 +6,9 @@ evaluation protocols they are measured with.
 """
 
 from gnno import datasets, exceptions, kernels
-from gnno._gnno import __version__, get_num_threads, set_num_threads
+from gnno._gnno import __version__
 from gnno.interactions import Interactions
+from gnno.kernels import get_num_threads, set_num_threads
 from gnno.samplers import (
     DNSSampler,
     GainSampler,

@@ -13,7 +13,22 @@ from typing import Any
 
 import numpy as np
 
-from gnno.exceptions import GnnoError, NonFiniteError, ShapeError
+from gnno.exceptions import GnnoError, IdOutOfRangeError, NonFiniteError, ShapeError
+
+#: The largest user or item id gnno stores (ids are 32-bit signed in the
+#: core); ``n_users`` and ``n_items`` are at most ``MAX_ID + 1``.
+MAX_ID = 2**31 - 1
+#: The most negatives one ``sample`` call returns (``len(users) * k``), and
+#: the cap on ``k`` itself.
+MAX_DRAWS = 2**31 - 1
+#: The cap on a per-user size option (memory slots, fresh candidates,
+#: positives used, score history).
+MAX_PER_USER = 2**20
+#: The cap on ``n_users * (memory + fresh)``: the entries of a sampler's
+#: candidate memory.
+MAX_MEMORY_ENTRIES = 2**32
+#: The cap on seeds and epochs (64-bit in the core).
+MAX_U64 = 2**64 - 1
 
 
 def is_tensor(x: Any) -> bool:
@@ -42,8 +57,32 @@ def as_ids(x: Any, name: str, ndim: int = 1) -> np.ndarray:
     if arr.ndim != ndim:
         raise ShapeError(f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}")
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
-        raise ShapeError(f"{name} holds ids too large for int64 (max {int(arr.max())})")
+        raise IdOutOfRangeError(
+            f"{name} holds ids too large for int64 ({int(arr.max())} at index "
+            f"{int(np.argmax(arr))})"
+        )
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_id_width(ids: np.ndarray, name: str) -> None:
+    """Ids must be non-negative and fit the core's id width (``<= MAX_ID``)."""
+    if ids.size == 0:
+        return
+    bad = (ids < 0) | (ids > MAX_ID)
+    if bad.any():
+        p = int(np.argmax(bad))
+        raise IdOutOfRangeError(
+            f"{name}[{p}] = {int(ids[p])} is not a valid id (ids are in [0, {MAX_ID}])"
+        )
+
+
+def size_arg(value: Any, name: str, *, maximum: int = MAX_ID + 1) -> int:
+    """A size (``n_users``, ``n_items``): an integer in ``[0, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ShapeError(f"{name} must be a non-negative integer, got {value!r}")
+    if not 0 <= value <= maximum:
+        raise ShapeError(f"{name} must be in [0, {maximum}], got {value!r}")
+    return int(value)
 
 
 def as_floats(x: Any, name: str, ndim: int | None = None, *, allow_nan: bool = False) -> np.ndarray:
@@ -102,17 +141,25 @@ def to_device(arr: Any, device: Any) -> Any:
     return t.to(device, non_blocking=t.is_pinned())
 
 
-def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """An integer parameter ``>= minimum`` (bools rejected)."""
+def positive_int(value: Any, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer parameter in ``[minimum, maximum]`` (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise GnnoError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise GnnoError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise GnnoError(f"{name} must be <= {maximum}, got {value!r}")
     return int(value)
 
 
-def check_seed(seed: Any) -> int:
-    return positive_int(seed, "seed", minimum=0)
+def per_user(value: Any, name: str, *, minimum: int = 1) -> int:
+    """A per-user size option (memory slots, candidates, positives used)."""
+    return positive_int(value, name, minimum=minimum, maximum=MAX_PER_USER)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A seed: an integer in ``[0, 2**64)``."""
+    return positive_int(seed, name, minimum=0, maximum=MAX_U64)
 
 
 def finite_float(

@@ -118,6 +118,10 @@ def evaluate_full(
     ``NDCG@k = DCG / IDCG`` with ``DCG = Σ_{hit at 0-based position p}
     1 / log2(p + 2)`` and IDCG over ``min(|test|, k)`` positions.
 
+    Ties favour the targets, as in ``evaluate_sampled``: items of equal score
+    are ranked test items first, so a constant model has ``HR@k = 1``,
+    ``Recall@k = min(|test|, k) / |test|`` and ``NDCG@k = 1`` for every user.
+
     ``batch_size``: users scored at once (default: as many as keep one
     ``(batch, n_items)`` score block near 16 M entries).
 
@@ -173,23 +177,31 @@ def evaluate_full(
                 scorer.count_nonfinite(scores)
             r, c = train_rows.coords(bu_np, device)
             scores[r, c] = -torch.inf
-            values, idx = torch.topk(scores, top, dim=1)
-            scorer.count_nonfinite_top(values)
             relevant = torch.zeros((b, n_items), dtype=torch.bool, device=device)
             r, c = test_rows.coords(bu_np, device)
             relevant[r, c] = True
-            # A removed training item can only reach the top when the user
-            # has fewer than k other items; it never counts as a hit.
-            hits = relevant.gather(1, idx) & torch.isfinite(values)
+            # Ties favour the targets: the ranking sorts by score, then puts
+            # test items before other items of the same score. The i-th best
+            # test item (0-based) therefore sits at position i + the number
+            # of other candidates scored strictly above it. Removed training
+            # items (-inf) never count as hits.
+            others, _ = torch.topk(scores.masked_fill(relevant, -torch.inf), top, dim=1)
+            targets, _ = torch.topk(scores.masked_fill(~relevant, -torch.inf), top, dim=1)
+            scorer.count_nonfinite_top(others)
+            scorer.count_nonfinite_top(targets)
+            # others is descending; count of others > s = top - #(others <= s).
+            above = top - torch.searchsorted(others.flip(1).contiguous(), targets, right=True)
+            position = torch.arange(top, device=device) + above
+            is_target = torch.isfinite(targets)
             n_test = torch.from_numpy(test_counts[bu_np]).to(device=device, dtype=acc)
-            hits64 = hits.to(acc)
+            gain = disc[position.clamp(max=top - 1)]
             for k in ks:
-                h = hits64[:, :k]
+                h = (is_target & (position < k)).to(acc)
                 n_hit = h.sum(dim=1)
                 sums[f"recall@{k}"] += (n_hit / n_test).sum()
                 sums[f"precision@{k}"] += (n_hit / k).sum()
                 sums[f"hr@{k}"] += (n_hit > 0).to(acc).sum()
-                dcg = (h * disc[: h.shape[1]]).sum(dim=1)
+                dcg = (h * gain).sum(dim=1)
                 idcg = ideal[n_test.clamp(max=min(k, top)).long()]
                 sums[f"ndcg@{k}"] += (dcg / idcg).sum()
         scorer.raise_if_nonfinite()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
 
 from gnno import _gnno
-from gnno._arrays import as_ids, is_tensor
-from gnno.exceptions import EmptyInputError, ShapeError
+from gnno._arrays import MAX_ID, as_ids, check_id_width, is_tensor, size_arg
+from gnno.exceptions import EmptyInputError, IdOutOfRangeError, ShapeError
 
 
 class Interactions:
@@ -26,7 +27,7 @@ class Interactions:
 
     def __init__(self, core: _gnno.Interactions) -> None:
         self._core = core
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict[str, Any] = {}
 
     # -- construction -------------------------------------------------
     @classmethod
@@ -41,7 +42,8 @@ class Interactions:
         contiguity, lists, CPU or GPU torch tensors), or from one scipy
         sparse matrix passed as ``users`` (its shape gives the sizes).
 
-        ``n_users`` / ``n_items`` default to the largest id + 1.
+        ``n_users`` / ``n_items`` default to the largest id + 1. Ids are in
+        ``[0, 2**31 - 1]`` (the core's id width).
         """
         if items is None:
             if hasattr(users, "tocoo"):
@@ -49,12 +51,15 @@ class Interactions:
             raise ShapeError("items is required unless users is a scipy.sparse matrix")
         u = as_ids(users, "users")
         i = as_ids(items, "items")
-        for name, v in (("n_users", n_users), ("n_items", n_items)):
-            if v is not None and (
-                isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0
-            ):
-                raise ShapeError(f"{name} must be a non-negative integer, got {v!r}")
-        return cls(_gnno.Interactions.from_pairs(u, i, n_users, n_items))
+        if len(u) != len(i):
+            raise ShapeError(
+                f"users and items must have the same length, got {len(u)} and {len(i)}"
+            )
+        check_id_width(u, "users")
+        check_id_width(i, "items")
+        nu = None if n_users is None else size_arg(n_users, "n_users")
+        ni = None if n_items is None else size_arg(n_items, "n_items")
+        return cls(_gnno.Interactions.from_pairs(u, i, nu, ni))
 
     @classmethod
     def from_scipy(cls, matrix: Any) -> Interactions:
@@ -67,11 +72,12 @@ class Interactions:
     @classmethod
     def from_csr(cls, indptr: Any, indices: Any, n_users: int, n_items: int) -> Interactions:
         """Builds from CSR arrays, checking them (sorted rows, ids in range)."""
-        return cls(
-            _gnno.Interactions.from_csr(
-                as_ids(indptr, "indptr"), as_ids(indices, "indices"), int(n_users), int(n_items)
-            )
-        )
+        ip = as_ids(indptr, "indptr")
+        ix = as_ids(indices, "indices")
+        n_users = size_arg(n_users, "n_users")
+        n_items = size_arg(n_items, "n_items")
+        _check_csr(ip, ix, n_users, n_items)
+        return cls(_gnno.Interactions.from_csr(ip, ix, n_users, n_items))
 
     # -- shape --------------------------------------------------------
     @property
@@ -127,6 +133,21 @@ class Interactions:
             arr.flags.writeable = False
             self._cache["user_counts"] = arr
         return arr
+
+    @property
+    def fingerprint(self) -> str:
+        """A hex digest (BLAKE2b, 128 bits) of the shape, ``indptr`` and
+        ``indices``: equal data give equal fingerprints. Sampler states carry
+        it, and a state only loads into a sampler built on the same data."""
+        fp = self._cache.get("fingerprint")
+        if fp is None:
+            h = hashlib.blake2b(digest_size=16)
+            h.update(np.array(self.shape, dtype="<i8").tobytes())
+            h.update(np.ascontiguousarray(self.indptr, dtype="<i8").tobytes())
+            h.update(np.ascontiguousarray(self.indices, dtype="<i4").tobytes())
+            fp = h.hexdigest()
+            self._cache["fingerprint"] = fp
+        return fp
 
     def row(self, user: int) -> np.ndarray:
         """The sorted items of ``user``."""
@@ -200,10 +221,37 @@ class Interactions:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._core = _gnno.Interactions.from_csr(
-            as_ids(state["indptr"], "indptr"),
-            as_ids(state["indices"], "indices"),
-            int(state["n_users"]),
-            int(state["n_items"]),
+        built = Interactions.from_csr(
+            state["indptr"], state["indices"], state["n_users"], state["n_items"]
         )
+        self._core = built._core
         self._cache = {}
+
+
+def _check_csr(indptr: np.ndarray, indices: np.ndarray, n_users: int, n_items: int) -> None:
+    """The CSR structure checks that must hold before the core indexes:
+    ``indptr`` has ``n_users + 1`` entries, starts at 0, never decreases and
+    ends at ``len(indices)``; item ids are in ``[0, n_items)``."""
+    if len(indptr) != n_users + 1:
+        raise ShapeError(f"indptr must have n_users + 1 = {n_users + 1} entries, got {len(indptr)}")
+    if indptr[0] != 0:
+        raise ShapeError(f"indptr[0] must be 0, got {int(indptr[0])}")
+    steps = np.diff(indptr)
+    if steps.size and steps.min() < 0:
+        p = int(np.argmax(steps < 0))
+        raise ShapeError(
+            f"indptr must not decrease, got indptr[{p}] = {int(indptr[p])} > "
+            f"indptr[{p + 1}] = {int(indptr[p + 1])}"
+        )
+    if indptr[-1] != len(indices):
+        raise ShapeError(
+            f"indptr[-1] must equal len(indices) = {len(indices)}, got {int(indptr[-1])}"
+        )
+    if indices.size:
+        bad = (indices < 0) | (indices >= n_items)
+        if bad.any():
+            p = int(np.argmax(bad))
+            raise IdOutOfRangeError(
+                f"indices[{p}] = {int(indices[p])} out of range for n_items={n_items} "
+                f"(ids are in [0, {MAX_ID}])"
+            )

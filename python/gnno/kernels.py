@@ -12,12 +12,43 @@ from typing import Any
 import numpy as np
 
 from gnno import _gnno
-from gnno._arrays import as_floats, as_ids, finite_float, positive_int
-from gnno.exceptions import ShapeError
+from gnno._arrays import (
+    MAX_DRAWS,
+    MAX_PER_USER,
+    as_floats,
+    as_ids,
+    check_seed,
+    finite_float,
+    positive_int,
+)
+from gnno.exceptions import GnnoError, ShapeError
+
+#: The most threads ``set_num_threads`` accepts.
+MAX_THREADS = 1024
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads of gnno's pool (``1 <= n <= 1024``); the
+    next parallel call uses it. Results do not depend on it."""
+    _gnno.set_num_threads(positive_int(n, "num_threads", minimum=1, maximum=MAX_THREADS))
+
+
+def get_num_threads() -> int:
+    """The number of threads the next parallel call will use."""
+    return int(_gnno.get_num_threads())
 
 
 def _cap(max_positives: int | None) -> int | None:
-    return None if max_positives is None else positive_int(max_positives, "max_positives")
+    if max_positives is None:
+        return None
+    return positive_int(max_positives, "max_positives", maximum=MAX_PER_USER)
+
+
+def _check_k(k: Any, columns: int) -> int:
+    k = positive_int(k, "k", maximum=MAX_DRAWS)
+    if k > columns:
+        raise GnnoError(f"k must be in [1, {columns}] (the number of columns), got {k}")
+    return k
 
 
 def sigmoid_expectation(
@@ -38,7 +69,7 @@ def sigmoid_expectation(
     ip = as_ids(indptr, "indptr")
     pos = as_floats(pos_scores, "pos_scores", 1)
     cand = as_floats(cand_scores, "cand_scores", 2)
-    return _gnno.sigmoid_expectation(ip, pos, cand, _cap(max_positives), int(seed))
+    return _gnno.sigmoid_expectation(ip, pos, cand, _cap(max_positives), check_seed(seed))
 
 
 def gain_update(
@@ -66,7 +97,7 @@ def topk(values: Any, k: int) -> np.ndarray:
     """Per-row indices of the ``k`` largest values, best first, ``(rows, k)``
     int64. NaN ranks below every number; ties go to the lower column."""
     v = as_floats(values, "values", 2, allow_nan=True)
-    return _gnno.topk(v, positive_int(k, "k"))
+    return _gnno.topk(v, _check_k(k, v.shape[1]))
 
 
 def gumbel_topk(values: Any, k: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
@@ -74,8 +105,8 @@ def gumbel_topk(values: Any, k: int, temperature: float = 1.0, seed: int = 0) ->
     probability ∝ ``softmax(values / temperature)`` (Gumbel-top-k),
     ``(rows, k)`` int64. NaN entries come after every finite one."""
     v = as_floats(values, "values", 2, allow_nan=True)
-    t = finite_float(temperature, "temperature")
-    return _gnno.gumbel_topk(v, positive_int(k, "k"), t, int(seed))
+    t = finite_float(temperature, "temperature", low=0.0, low_open=True)
+    return _gnno.gumbel_topk(v, _check_k(k, v.shape[1]), t, check_seed(seed))
 
 
 def expectation_from_vectors(
@@ -94,14 +125,13 @@ def expectation_from_vectors(
     ``cand_items``: int ``(n_users, m)``, ``-1`` for an empty slot (NaN out).
     Returns ``(H, candidate_scores)``, both float32 ``(n_users, m)``.
     """
+    ip = as_ids(indptr, "indptr")
+    ix = as_ids(indices, "indices")
+    uv = as_floats(user_vectors, "user_vectors", 2)
+    iv = as_floats(item_vectors, "item_vectors", 2)
+    cand = as_ids(cand_items, "cand_items", 2)
     return _gnno.expectation_from_vectors(
-        as_ids(indptr, "indptr"),
-        as_ids(indices, "indices"),
-        as_floats(user_vectors, "user_vectors", 2),
-        as_floats(item_vectors, "item_vectors", 2),
-        as_ids(cand_items, "cand_items", 2),
-        _cap(max_positives),
-        int(seed),
+        ip, ix, uv, iv, cand, _cap(max_positives), check_seed(seed)
     )
 
 
@@ -122,6 +152,8 @@ def simd_paths() -> list[str]:
 __all__ = [
     "simd_path",
     "simd_paths",
+    "set_num_threads",
+    "get_num_threads",
     "sigmoid_expectation",
     "gain_update",
     "topk",

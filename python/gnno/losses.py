@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from gnno._arrays import finite_float
-from gnno.exceptions import ShapeError
+from gnno.exceptions import EmptyInputError, ShapeError
 
 #: Default margin ``γ`` of the group-wise hinge. GMF scores are unbounded, so
 #: the margin only fixes the scale the scores settle at (weight decay pulls
@@ -29,6 +29,11 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
         raise ShapeError(
             f"neg_scores must be (B,) or (B, K) with B={pos_scores.shape[0]}, "
             f"got shape {tuple(neg_scores.shape)}"
+        )
+    if pos_scores.numel() == 0 or neg_scores.numel() == 0:
+        raise EmptyInputError(
+            f"bpr_loss needs at least one (positive, negative) pair, got pos_scores of shape "
+            f"{tuple(pos_scores.shape)} and neg_scores of shape {tuple(neg_scores.shape)}"
         )
     if neg_scores.dim() == 2:
         pos_scores = pos_scores.unsqueeze(1)
@@ -54,14 +59,22 @@ def group_hinge_loss(
     Per row: ``Σ_{i, j valid} [r_uj − r_ui + margin]_+ / (#valid pairs)``;
     the result is the mean of that over rows with at least one valid pair
     (a scalar; zero, still attached to the graph, when no row has one).
+    ``margin`` must be ``>= 0``; empty inputs (no rows, positives or
+    negatives) are an ``EmptyInputError``.
     """
-    margin = finite_float(margin, "margin")
+    margin = finite_float(margin, "margin", low=0.0)
     pos_scores = _as_rows(pos_scores, "pos_scores")
     neg_scores = _as_rows(neg_scores, "neg_scores")
     if pos_scores.shape[0] != neg_scores.shape[0]:
         raise ShapeError(
             f"pos_scores and neg_scores must have the same number of rows, "
             f"got {pos_scores.shape[0]} and {neg_scores.shape[0]}"
+        )
+    if pos_scores.numel() == 0 or neg_scores.numel() == 0:
+        raise EmptyInputError(
+            f"group_hinge_loss needs at least one positive and one negative, got pos_scores "
+            f"of shape {tuple(pos_scores.shape)} and neg_scores of shape "
+            f"{tuple(neg_scores.shape)}"
         )
     pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
     neg_mask = _check_mask(neg_mask, neg_scores, "neg_mask")

@@ -45,14 +45,23 @@ def resolve(path: PathLike) -> Path:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic."""
+    """The file's content, gunzipped when it starts with the gzip magic, with
+    every line ending (``\\r\\n``, ``\\n`` or a lone ``\\r``) made ``\\n``."""
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as err:
             raise DataFormatError(f"{path}: corrupt or truncated gzip data ({err})") from None
-    return raw
+    return normalise_newlines(raw)
+
+
+def normalise_newlines(data: bytes) -> bytes:
+    """``data`` with ``\\r\\n`` and lone ``\\r`` line endings made ``\\n``
+    (classic Mac files end lines with ``\\r`` only)."""
+    if b"\r" not in data:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def line_text(data: bytes, line: int) -> str:
@@ -111,10 +120,11 @@ def convert(
     fail: Callable[[int], Exception],
     *,
     non_negative: bool = False,
+    max_value: int | None = None,
 ) -> np.ndarray:
     """Casts a bytes or str array to ``dtype``. ``fail(k)`` builds the error
     for element ``k``: one that does not parse, a negative integer when
-    ``non_negative``, or a non-finite float."""
+    ``non_negative``, an integer above ``max_value``, or a non-finite float."""
     try:
         out = arr.astype(dtype)
     except (ValueError, OverflowError):
@@ -122,6 +132,9 @@ def convert(
     if out.size:
         if non_negative and out.dtype.kind == "i" and out.min() < 0:
             raise fail(int(np.argmax(out < 0)))
+        if max_value is not None and out.dtype.kind == "i" and out.max() > max_value:
+            k = int(np.argmax(out > max_value))
+            raise DataFormatError(f"{fail(k)} (ids are at most {max_value})")
         if out.dtype.kind == "f":
             finite = np.isfinite(out)
             if not finite.all():
@@ -178,22 +191,39 @@ class Table:
         expected: str,
         *,
         non_negative: bool = False,
+        max_value: int | None = None,
     ) -> np.ndarray:
         """Converts ``tokens`` (``lines[k]`` is the 0-based line of token
-        ``k``) to a ``dtype`` array; integers may be required non-negative,
-        floats are required finite."""
+        ``k``) to a ``dtype`` array; integers may be required non-negative
+        and at most ``max_value``, floats are required finite."""
         arr = tokens if isinstance(tokens, np.ndarray) else np.array(tokens, dtype=np.bytes_)
         return convert(
-            arr, dtype, lambda k: self.error(lines[k], expected), non_negative=non_negative
+            arr,
+            dtype,
+            lambda k: self.error(lines[k], expected),
+            non_negative=non_negative,
+            max_value=max_value,
         )
 
     def column(
-        self, j: int, n_fields: int, dtype: Any, expected: str, *, non_negative: bool = False
+        self,
+        j: int,
+        n_fields: int,
+        dtype: Any,
+        expected: str,
+        *,
+        non_negative: bool = False,
+        max_value: int | None = None,
     ) -> np.ndarray:
         """Field ``j`` (0-based) of every non-blank line of a file whose
         lines all hold ``n_fields`` tokens, as a ``dtype`` array."""
         if n_fields == 0:  # no non-blank line
             return np.zeros(0, dtype=dtype)
         return self.numbers(
-            self.tokens[j::n_fields], self.rows, dtype, expected, non_negative=non_negative
+            self.tokens[j::n_fields],
+            self.rows,
+            dtype,
+            expected,
+            non_negative=non_negative,
+            max_value=max_value,
         )

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gnno._arrays import finite_float
+from gnno._arrays import MAX_ID, finite_float
 from gnno.datasets._text import PathLike, Table, convert, format_error, read_bytes, resolve
 from gnno.datasets.records import InteractionLog
 from gnno.exceptions import DataFormatError, GnnoError
@@ -88,10 +88,20 @@ def _read_ncf_ratings(path: Path) -> tuple[np.ndarray, np.ndarray]:
     table = Table.read(path)
     n_fields = table.require_fields(None, _NCF_FIELDS)
     users = table.column(
-        0, n_fields, np.int64, "a non-negative integer user id in field 1", non_negative=True
+        0,
+        n_fields,
+        np.int64,
+        "a non-negative integer user id in field 1",
+        non_negative=True,
+        max_value=MAX_ID,
     )
     items = table.column(
-        1, n_fields, np.int64, "a non-negative integer item id in field 2", non_negative=True
+        1,
+        n_fields,
+        np.int64,
+        "a non-negative integer item id in field 2",
+        non_negative=True,
+        max_value=MAX_ID,
     )
     return users, items
 
@@ -146,6 +156,7 @@ def _read_ncf_negatives(
         np.int64,
         f"non-negative integer item ids after '(user,item)' ({n_neg} per row)",
         non_negative=True,
+        max_value=MAX_ID,
     )
     return negatives.reshape(n_rows, n_neg)
 
@@ -196,6 +207,7 @@ def _read_lightgcn(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.int64,
         "a non-negative integer user id, then item ids",
         non_negative=True,
+        max_value=MAX_ID,
     )
     is_item = np.ones(tokens.size, dtype=bool)
     is_item[first] = False
@@ -205,6 +217,7 @@ def _read_lightgcn(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.int64,
         "non-negative integer item ids after the user id",
         non_negative=True,
+        max_value=MAX_ID,
     )
     return np.repeat(line_users, counts - 1), items, line_users
 

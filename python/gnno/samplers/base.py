@@ -14,6 +14,13 @@ Negatives come back as ``torch.long`` on the device of ``users`` when
 ``(len(users), k)`` (like ``torch.multinomial``). A negative is never a
 training positive of its user. The same seed, epoch and sequence of calls
 give the same negatives whatever the thread count.
+
+Every constructor takes the data first and everything else by keyword
+(``UniformSampler(train, seed=0)``); the option names are listed in
+``DEVELOPERS.md`` ("Sampler options"). A sampler's ``state_dict`` carries the
+fingerprint of its data and loads only into a sampler built on the same
+data. Samplers pickle (e.g. into ``DataLoader`` workers started with
+``spawn``): the copy continues the original's stream exactly.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from gnno._arrays import as_ids, like, positive_int
+from gnno._arrays import MAX_DRAWS, MAX_U64, as_ids, like, positive_int
 from gnno.exceptions import GnnoError
 from gnno.interactions import Interactions
+
+#: The keys every sampler state holds (``ShardedSampler``'s has its own).
+STATE_KEYS = ("sampler", "shape", "fingerprint", "seed", "epoch", "calls")
 
 
 def _check_train(train: Any) -> Interactions:
@@ -39,6 +49,63 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def _check_k(k: Any, n: int) -> int:
+    k = positive_int(k, "k", maximum=MAX_DRAWS)
+    if n * k > MAX_DRAWS:
+        raise GnnoError(
+            f"len(users) * k = {n} * {k} exceeds the {MAX_DRAWS} negatives one call may draw"
+        )
+    return k
+
+
+def check_state_header(state: Any, cls_name: str, train: Interactions) -> dict[str, Any]:
+    """Validates the common part of a sampler state before anything is
+    changed: the class, the data's shape and fingerprint, and the stream
+    position. Returns ``{"seed", "epoch", "calls"}`` as ints."""
+    if not isinstance(state, dict):
+        raise GnnoError(f"state must be a dict, got {type(state).__name__}")
+    missing = [key for key in STATE_KEYS if key not in state]
+    if missing:
+        raise GnnoError(f"state is missing {', '.join(map(repr, missing))} (keys: {sorted(state)})")
+    name = state["sampler"]
+    if not isinstance(name, str) or name != cls_name:
+        raise GnnoError(f"state is for {name!r}, not {cls_name!r}")
+    shape = state["shape"]
+    if not isinstance(shape, (tuple, list)) or not _same_ints(shape, train.shape):
+        raise GnnoError(f"state is for data of shape {shape!r}, this sampler's is {train.shape}")
+    fingerprint = state["fingerprint"]
+    if not isinstance(fingerprint, str) or fingerprint != train.fingerprint:
+        raise GnnoError(
+            f"state is for other data: its fingerprint is {fingerprint!r}, this sampler's "
+            f"data has {train.fingerprint!r} (same shape, different interactions)"
+        )
+    stream = {}
+    for key in ("seed", "epoch", "calls"):
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise GnnoError(f"state[{key!r}] must be an integer, got {value!r}")
+        if not 0 <= value <= MAX_U64:
+            raise GnnoError(f"state[{key!r}] must be in [0, 2**64), got {value!r}")
+        stream[key] = int(value)
+    return stream
+
+
+def _same_ints(values: Any, expected: tuple[int, ...]) -> bool:
+    """Whether ``values`` (a sequence from a state) equals ``expected``,
+    without comparing arrays or other objects element-wise."""
+    return len(values) == len(expected) and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and int(v) == e
+        for v, e in zip(values, expected, strict=True)
+    )
+
+
+def _rebuild(cls: type, train: Interactions, options: dict[str, Any], state: dict) -> Any:
+    """Unpickles a sampler: rebuilds it with its options, then loads its state."""
+    sampler = cls(train, seed=state["seed"], **options)
+    sampler.load_state_dict(state)
+    return sampler
+
+
 class Sampler:
     """Base class: stream bookkeeping, input conversion and state dicts.
 
@@ -51,25 +118,28 @@ class Sampler:
     #: Whether ``refresh`` needs a model (score-based samplers).
     needs_scores: bool = False
 
-    def __init__(self, train: Interactions, seed: int = 0) -> None:
+    def __init__(self, train: Interactions, *, seed: int = 0) -> None:
         self.train = _check_train(train)
         self.seed = _check_seed(seed)
         self._core: Any = None
+        #: The constructor's options (canonical names, without ``seed``):
+        #: what pickling rebuilds the sampler with.
+        self._options: dict[str, Any] = {}
 
     # -- the shared interface ------------------------------------------
     def sample(self, users: Any, k: int = 1) -> Any:
         """``k`` negatives for each user in ``users``: shape ``(len(users), k)``."""
-        k = positive_int(k, "k")
         u = as_ids(users, "users")
+        k = _check_k(k, len(u))
         return like(self._sample(u, k), users)
 
     def sample_for_pairs(self, users: Any, positives: Any, k: int = 1) -> Any:
         """``k`` negatives for each ``(users[b], positives[b])`` training pair,
         shape ``(B, k)``. Score-free samplers ignore the positive; hard-negative
         samplers compare candidates against it."""
-        k = positive_int(k, "k")
         u = as_ids(users, "users")
         p = as_ids(positives, "positives")
+        k = _check_k(k, len(u))
         if len(u) != len(p):
             from gnno.exceptions import ShapeError
 
@@ -81,7 +151,7 @@ class Sampler:
     def set_epoch(self, epoch: int) -> None:
         """Starts epoch ``epoch``: the draws of an epoch depend only on the
         seed, the epoch and the order of calls within it."""
-        self._core.set_epoch(positive_int(epoch, "epoch", minimum=0))
+        self._core.set_epoch(positive_int(epoch, "epoch", minimum=0, maximum=MAX_U64))
 
     @property
     def epoch(self) -> int:
@@ -133,6 +203,7 @@ class Sampler:
         state = {
             "sampler": type(self).__name__,
             "shape": self.train.shape,
+            "fingerprint": self.train.fingerprint,
             "seed": int(self._core.seed),
             "epoch": int(self._core.epoch),
             "calls": int(self._core.calls),
@@ -141,23 +212,24 @@ class Sampler:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores a ``state_dict`` of a sampler of the same class and data shape."""
-        if not isinstance(state, dict):
-            raise GnnoError(f"state must be a dict, got {type(state).__name__}")
-        name = state.get("sampler")
-        if name != type(self).__name__:
-            raise GnnoError(f"state is for {name!r}, not {type(self).__name__!r}")
-        shape = tuple(state.get("shape", ()))
-        if shape != self.train.shape:
-            raise GnnoError(
-                f"state is for data of shape {shape}, this sampler's is {self.train.shape}"
-            )
-        for key in ("seed", "epoch", "calls"):
-            if key not in state:
-                raise GnnoError(f"state is missing {key!r}")
-        self._load_extra_state(state)
-        self._core.set_stream(int(state["seed"]), int(state["epoch"]), int(state["calls"]))
-        self.seed = int(state["seed"])
+        """Restores a ``state_dict`` of a sampler of the same class built on
+        the same data (same fingerprint) with the same options. A state that
+        does not fit raises a ``GnnoError`` and changes nothing."""
+        stream = check_state_header(state, type(self).__name__, self.train)
+        try:
+            self._load_extra_state(state)
+        except GnnoError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            raise GnnoError(f"malformed {type(self).__name__} state: {err!r}") from None
+        self._core.set_stream(stream["seed"], stream["epoch"], stream["calls"])
+        self.seed = stream["seed"]
+
+    # -- pickling --------------------------------------------------------------
+    def __reduce__(self) -> tuple:
+        """Pickles as the options, the data and the full state, so that the
+        copy draws exactly what the original would draw next."""
+        return (_rebuild, (type(self), self.train, dict(self._options), self.state_dict()))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.train!r}, seed={self.seed})"

@@ -17,19 +17,64 @@ Scores come from the model bound by ``refresh(model)``:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from gnno import _gnno
-from gnno._arrays import as_floats, finite_float, positive_int
+from gnno._arrays import MAX_MEMORY_ENTRIES, as_floats, finite_float, per_user
 from gnno.exceptions import GnnoError
 from gnno.interactions import Interactions
-from gnno.samplers.base import Sampler
+from gnno.samplers.base import Sampler, _rebuild
 from gnno.scoring import model_vectors, require_model, score_pairs
 
-_RETAIN = ("top", "softmax", "softmax_score", "random")
-_CRITERIA = ("score", "hardness", "gain", "gain_additive", "gain_only", "srns")
+#: How a refresh keeps ``memory`` of the user's candidates: the top by
+#: hardness, ∝ softmax(hardness / retain_temperature), ∝ softmax(score /
+#: retain_temperature) (SRNS), or uniformly at random.
+Retain = Literal["top", "softmax", "softmax_score", "random"]
+#: What a draw maximises among its candidates (see ``GainSampler``).
+Criterion = Literal["score", "hardness", "gain", "gain_additive", "gain_only", "srns"]
+
+_RETAIN: tuple[str, ...] = get_args(Retain)
+_CRITERIA: tuple[str, ...] = get_args(Criterion)
+
+
+def _alias(value: Any, alias: Any, name: str, alias_name: str, default: Any) -> Any:
+    """``value``, or ``alias`` (a documented alias of option ``name``) when
+    given; both given with different values is an error."""
+    if alias is None:
+        return value
+    if value != default and value != alias:
+        raise GnnoError(
+            f"{alias_name}={alias!r} is an alias of {name}, which is also given ({name}={value!r})"
+        )
+    return alias
+
+
+def _same_config(saved: dict, mine: dict[str, Any]) -> bool:
+    """Whether a state's config equals this sampler's, compared key by key
+    as plain values (a garbled state may hold arrays or other objects)."""
+    if set(saved) != set(mine):
+        return False
+    for key, value in mine.items():
+        other = saved[key]
+        if type(other) is not type(value) and not (
+            isinstance(other, (int, float)) and isinstance(value, (int, float))
+        ):
+            return False
+        if isinstance(other, bool) != isinstance(value, bool) or other != value:
+            return False
+    return True
+
+
+def _rebuild_scored(
+    cls: type, train: Interactions, options: dict[str, Any], state: dict, model: Any
+) -> Any:
+    sampler = _rebuild(cls, train, options, state)
+    if model is not None:
+        sampler._model = model
+        sampler._dot = False
+    return sampler
 
 
 class ScoreSampler(Sampler):
@@ -38,15 +83,29 @@ class ScoreSampler(Sampler):
     needs_scores = True
 
     def __init__(
-        self, train: Interactions, seed: int, proposal_beta: float | None, **config: Any
+        self,
+        train: Interactions,
+        *,
+        seed: int,
+        popularity_beta: float | None,
+        options: dict[str, Any],
+        **config: Any,
     ) -> None:
-        super().__init__(train, seed)
+        super().__init__(train, seed=seed)
+        self._options = dict(options)
         self._config = dict(config)
-        self._proposal_beta = proposal_beta
+        self._popularity_beta = popularity_beta
         self._model: Any = None
         self._dot = False
+        entries = self.train.n_users * (config.get("slots", 0) + config.get("fresh", 0))
+        entries *= 1 + config.get("history", 0)
+        if entries > MAX_MEMORY_ENTRIES:
+            raise GnnoError(
+                f"the candidate memory would hold {entries} entries (n_users * (memory + fresh) "
+                f"* (history + 1)), more than the cap of {MAX_MEMORY_ENTRIES}"
+            )
         self._core = _gnno.DynamicSampler(
-            self.train._core, self.seed, popularity_beta=proposal_beta, **config
+            self.train._core, self.seed, popularity_beta=popularity_beta, **config
         )
 
     # -- refresh -------------------------------------------------------------
@@ -134,7 +193,7 @@ class ScoreSampler(Sampler):
         items, h, g, obs, hist, pos_hist, pos_filled, refreshes = self._core.get_state()
         prev, now, snapshots = self._core.get_embeddings()
         return {
-            "config": dict(self._config, proposal_beta=self._proposal_beta),
+            "config": dict(self._config, proposal_beta=self._popularity_beta),
             "memory": {
                 "items": items,
                 "h": h,
@@ -150,10 +209,9 @@ class ScoreSampler(Sampler):
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         config = state.get("config")
-        if config != dict(self._config, proposal_beta=self._proposal_beta):
-            raise GnnoError(
-                f"state was saved with config {config}, this sampler has a different one"
-            )
+        mine = dict(self._config, proposal_beta=self._popularity_beta)
+        if not isinstance(config, dict) or not _same_config(config, mine):
+            raise GnnoError(f"state was saved with config {config}, this sampler has {mine}")
         mem = state["memory"]
         self._core.set_state(
             np.ascontiguousarray(mem["items"], np.int32),
@@ -181,38 +239,60 @@ class ScoreSampler(Sampler):
         )
         self._dot = emb["current"] is not None
 
+    # -- pickling --------------------------------------------------------------
+    def __reduce__(self) -> tuple:
+        """Pickles the options, data and full state (memory and the vectors of
+        the last refresh); a bound model that is not a dot-product model is
+        pickled with it, since its draws call it."""
+        model = None if self._dot else self._model
+        return (
+            _rebuild_scored,
+            (type(self), self.train, dict(self._options), self.state_dict(), model),
+        )
+
 
 class DNSSampler(ScoreSampler):
     """Dynamic negative sampling (Zhang et al., SIGIR 2013): per positive,
-    ``candidates`` uniform negatives scored by the current model, the
-    highest-scored kept.
+    ``fresh_candidates`` uniform negatives scored by the current model, the
+    highest-scored kept. ``candidates`` is an alias of ``fresh_candidates``.
     """
 
-    def __init__(self, train: Interactions, candidates: int = 5, seed: int = 0) -> None:
-        self.candidates = positive_int(candidates, "candidates")
+    def __init__(
+        self,
+        train: Interactions,
+        *,
+        fresh_candidates: int = 5,
+        seed: int = 0,
+        candidates: int | None = None,
+    ) -> None:
+        n = _alias(fresh_candidates, candidates, "fresh_candidates", "candidates", 5)
+        self.fresh_candidates = per_user(n, "fresh_candidates")
         super().__init__(
             train,
-            seed,
-            None,
-            fresh_candidates=self.candidates,
+            seed=seed,
+            popularity_beta=None,
+            options={"fresh_candidates": self.fresh_candidates},
+            fresh_candidates=self.fresh_candidates,
             memory_candidates=0,
             criterion="score",
         )
 
 
 class SRNSSampler(ScoreSampler):
-    """SRNS (Ding et al., NeurIPS 2020): a per-user memory of ``s1``
-    candidates, topped up with ``s2`` uniform ones and retained ∝
-    softmax(score / temperature) at every step (each draw, for the batch's
-    users; with ``step_memory=False`` only at each ``refresh``); the last
-    ``history`` refresh snapshots of memory and positive scores; per positive
-    the pick among the memory is
-    ``argmax σ(r_uj − r_ui) + alpha·min(1, epoch/warmup)·std_j``, ``std_j``
-    the population standard deviation of ``σ(r_uj − r_ui)`` over the
-    snapshots in which both were scored.
+    """SRNS (Ding et al., NeurIPS 2020): a per-user memory of ``memory``
+    candidates (the paper's ``s1``), topped up with ``fresh`` uniform ones
+    (``s2``) and retained ∝ softmax(score / retain_temperature) at every step
+    (each draw, for the batch's users; with ``step_memory=False`` only at
+    each ``refresh``); the last ``history`` refresh snapshots of memory and
+    positive scores; per positive the pick among the memory is
+    ``argmax σ(r_uj − r_ui) + variance_weight·min(1, epoch/warmup)·std_j``
+    (the paper's ``α``), ``std_j`` the population standard deviation of
+    ``σ(r_uj − r_ui)`` over the snapshots in which both were scored.
+
+    ``s1`` and ``s2`` are accepted as aliases of ``memory`` and ``fresh``.
 
     Unlike the official code, memory and its score history survive across
-    epochs. State is O(n_users × s1 × history + nnz × history). The
+    epochs. State is O(n_users × memory × history + nnz × history). The
     per-step update scores from the model vectors of the last refresh, so it
     needs a dot-product model; other models update memory at refreshes.
     """
@@ -220,31 +300,45 @@ class SRNSSampler(ScoreSampler):
     def __init__(
         self,
         train: Interactions,
-        s1: int = 8,
-        s2: int = 64,
-        alpha: float = 5.0,
-        warmup: int = 50,
-        temperature: float = 10.0,
+        *,
+        memory: int = 8,
+        fresh: int = 64,
+        variance_weight: float = 5.0,
+        warmup: float = 50,
+        retain_temperature: float = 10.0,
         history: int = 5,
         step_memory: bool = True,
         seed: int = 0,
+        s1: int | None = None,
+        s2: int | None = None,
     ) -> None:
-        self.s1 = positive_int(s1, "s1")
+        self.memory = per_user(_alias(memory, s1, "memory", "s1", 8), "memory")
+        fresh = per_user(_alias(fresh, s2, "fresh", "s2", 64), "fresh")
+        options = {
+            "memory": self.memory,
+            "fresh": fresh,
+            "variance_weight": finite_float(variance_weight, "variance_weight"),
+            "warmup": finite_float(warmup, "warmup", low=0.0),
+            "retain_temperature": finite_float(retain_temperature, "retain_temperature"),
+            "history": per_user(history, "history"),
+            "step_memory": bool(step_memory),
+        }
         super().__init__(
             train,
-            seed,
-            None,
-            slots=self.s1,
-            fresh=positive_int(s2, "s2"),
-            history=positive_int(history, "history"),
+            seed=seed,
+            popularity_beta=None,
+            options=options,
+            slots=self.memory,
+            fresh=fresh,
+            history=options["history"],
             retain="softmax_score",
-            retain_temperature=finite_float(temperature, "temperature"),
-            memory_candidates=self.s1,
+            retain_temperature=options["retain_temperature"],
+            memory_candidates=self.memory,
             fresh_candidates=0,
             criterion="srns",
-            srns_alpha=finite_float(alpha, "alpha"),
-            warmup=finite_float(warmup, "warmup", low=0.0),
-            memory_step=bool(step_memory),
+            srns_alpha=options["variance_weight"],
+            warmup=options["warmup"],
+            memory_step=options["step_memory"],
         )
 
 
@@ -252,22 +346,23 @@ class GainSampler(ScoreSampler):
     """The gain-tuning dynamic negative sampler (GDNS, Zhu et al., WWW 2022).
 
     Each user keeps ``memory`` candidate slots across epochs. A refresh adds
-    ``fresh`` new candidates from the user's negatives (uniform, or by
-    popularity with ``proposal_beta``), measures for all of them the
+    ``fresh`` new candidates from the user's negatives (uniform, or
+    ∝ ``count ** popularity_beta`` when given), measures for all of them the
     expectation ``H = mean_i σ(r_uj − r_ui)`` over the user's positives (or
     ``max_positives`` of them), updates the gain
-    ``G = α·G_prev + (1 − α)·σ((H_prev − H)/(H + ε))`` where a previous ``H``
-    exists (new slots start at ``g0``), and keeps ``memory`` slots by
-    hardness (``retain="top"`` or ``"softmax"`` with ``retain_temperature``).
+    ``G = α·G_prev + (1 − α)·σ((H_prev − H)/(H + ε))`` (``α`` is
+    ``gain_alpha``, ``ε`` is ``eps``) where a previous ``H`` exists (new slots
+    start at ``g0``), and keeps ``memory`` slots by hardness
+    (``retain="top"`` or ``"softmax"`` with ``retain_temperature``).
 
     Each draw looks at ``memory_candidates`` memory slots plus
     ``fresh_candidates`` fresh negatives, scored by the model, and picks by
-    ``criterion``:
+    ``criterion`` (``β`` is ``gain_beta``):
 
-    * ``"gain"``: ``σ(r_uj − r_ui)·max(0, 1 + beta·(G_j − g0))``, hardness
+    * ``"gain"``: ``σ(r_uj − r_ui)·max(0, 1 + β·(G_j − g0))``, hardness
       scaled up for negatives whose ``H`` keeps falling (true negatives) and
       down for those whose ``H`` holds or rises (likely false negatives);
-    * ``"gain_additive"``: ``σ(r_uj − r_ui) + beta·(G_j − g0)``;
+    * ``"gain_additive"``: ``σ(r_uj − r_ui) + β·(G_j − g0)``;
     * ``"hardness"``: ``σ(r_uj − r_ui)``; ``"score"``: ``r_uj`` (DNS);
       ``"gain_only"``: ``G_j``.
 
@@ -275,16 +370,18 @@ class GainSampler(ScoreSampler):
     for any other candidate it is the one-step gain
     ``α·g0 + (1 − α)·σ((H_prev − H_now)/(H_now + ε))`` computed at draw time
     from the last two model snapshots over ``gain_positives`` positives of
-    the user (``gain_positives=0``: ``g0``). Before two snapshots exist every
+    the user (``gain_positives=0``: ``g0``). Only the dot-product path keeps
+    the previous snapshot: with any other model a candidate outside the
+    memory gets ``g0``. Before two snapshots exist every
     ``G`` is ``g0`` and the gain criteria reduce to hardness: the warm-up.
-    ``temperature > 0`` samples ∝ softmax(criterion / temperature) instead
-    of taking the argmax.
+    ``draw_temperature > 0`` samples ∝ softmax(criterion / draw_temperature)
+    instead of taking the argmax.
 
     The defaults are the best variant of ``benches/study.py`` (see
     ``docs/RESULTS.md``): every draw picks among 5 fresh uniform candidates,
     and the memory (top ``H``) tracks ``H`` and ``G``. Drawing from the
-    memory (``memory_candidates > 0``) or amplifying the gain (``beta`` ≥ 10)
-    lowered accuracy on MovieLens-1M.
+    memory (``memory_candidates > 0``) or amplifying the gain (``gain_beta``
+    ≥ 10) lowered accuracy on MovieLens-1M.
     """
 
     def __init__(
@@ -293,46 +390,64 @@ class GainSampler(ScoreSampler):
         *,
         memory: int = 32,
         fresh: int = 64,
-        alpha: float = 0.2,
+        gain_alpha: float = 0.2,
         eps: float = 1e-6,
         g0: float = 0.5,
-        retain: str = "top",
+        retain: Retain = "top",
         retain_temperature: float = 0.1,
         max_positives: int | None = None,
         memory_candidates: int = 0,
         fresh_candidates: int = 5,
-        criterion: str = "gain",
-        beta: float = 1.0,
-        temperature: float = 0.0,
+        criterion: Criterion = "gain",
+        gain_beta: float = 1.0,
+        draw_temperature: float = 0.0,
         gain_positives: int = 32,
-        proposal_beta: float | None = None,
+        popularity_beta: float | None = None,
         seed: int = 0,
     ) -> None:
         if retain not in _RETAIN:
             raise GnnoError(f"retain must be one of {_RETAIN}, got {retain!r}")
         if criterion not in _CRITERIA:
             raise GnnoError(f"criterion must be one of {_CRITERIA}, got {criterion!r}")
+        options: dict[str, Any] = {
+            "memory": per_user(memory, "memory", minimum=0),
+            "fresh": per_user(fresh, "fresh", minimum=0),
+            "gain_alpha": finite_float(gain_alpha, "gain_alpha", low=0.0, high=1.0),
+            "eps": finite_float(eps, "eps"),
+            "g0": finite_float(g0, "g0"),
+            "retain": retain,
+            "retain_temperature": finite_float(retain_temperature, "retain_temperature"),
+            "max_positives": None
+            if max_positives is None
+            else per_user(max_positives, "max_positives"),
+            "memory_candidates": per_user(memory_candidates, "memory_candidates", minimum=0),
+            "fresh_candidates": per_user(fresh_candidates, "fresh_candidates", minimum=0),
+            "criterion": criterion,
+            "gain_beta": finite_float(gain_beta, "gain_beta"),
+            "draw_temperature": finite_float(draw_temperature, "draw_temperature", low=0.0),
+            "gain_positives": per_user(gain_positives, "gain_positives", minimum=0),
+            "popularity_beta": None
+            if popularity_beta is None
+            else finite_float(popularity_beta, "popularity_beta", low=0.0),
+        }
         super().__init__(
             train,
-            seed,
-            None
-            if proposal_beta is None
-            else finite_float(proposal_beta, "proposal_beta", low=0.0),
-            slots=positive_int(memory, "memory", minimum=0),
-            fresh=positive_int(fresh, "fresh", minimum=0),
+            seed=seed,
+            popularity_beta=options["popularity_beta"],
+            options=options,
+            slots=options["memory"],
+            fresh=options["fresh"],
             history=0,
             retain=retain,
-            retain_temperature=finite_float(retain_temperature, "retain_temperature"),
-            alpha=finite_float(alpha, "alpha", low=0.0, high=1.0),
-            eps=finite_float(eps, "eps"),
-            g0=finite_float(g0, "g0"),
-            max_positives=None
-            if max_positives is None
-            else positive_int(max_positives, "max_positives"),
-            memory_candidates=positive_int(memory_candidates, "memory_candidates", minimum=0),
-            fresh_candidates=positive_int(fresh_candidates, "fresh_candidates", minimum=0),
+            retain_temperature=options["retain_temperature"],
+            alpha=options["gain_alpha"],
+            eps=options["eps"],
+            g0=options["g0"],
+            max_positives=options["max_positives"],
+            memory_candidates=options["memory_candidates"],
+            fresh_candidates=options["fresh_candidates"],
             criterion=criterion,
-            beta=finite_float(beta, "beta"),
-            temperature=finite_float(temperature, "temperature", low=0.0),
-            gain_positives=positive_int(gain_positives, "gain_positives", minimum=0),
+            beta=options["gain_beta"],
+            temperature=options["draw_temperature"],
+            gain_positives=options["gain_positives"],
         )

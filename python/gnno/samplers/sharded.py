@@ -37,8 +37,12 @@ import numpy as np
 from gnno._arrays import as_floats, as_ids, positive_int
 from gnno.exceptions import EmptyInputError, GnnoError, IdOutOfRangeError, NotInShardError
 from gnno.interactions import Interactions
-from gnno.samplers.base import Sampler, _check_seed, _check_train
+from gnno.samplers.base import Sampler, _check_seed, _check_train, _same_ints
 from gnno.scoring import require_model
+
+
+def _is_str(value: Any, expected: str) -> bool:
+    return isinstance(value, str) and value == expected
 
 
 def rank_seed(seed: int, num_replicas: int, rank: int) -> int:
@@ -113,6 +117,8 @@ class ShardedSampler(Sampler):
         if self.rank >= self.num_replicas:
             raise GnnoError(f"rank must be in [0, {self.num_replicas}), got {self.rank}")
         self.shape = train.shape
+        #: The fingerprint of the whole data (``Interactions.fingerprint``).
+        self.fingerprint = train.fingerprint
         seed = _check_seed(seed)
         local = shard_interactions(train, self.num_replicas, self.rank)
         if local.nnz == 0:
@@ -120,7 +126,7 @@ class ShardedSampler(Sampler):
                 f"rank {self.rank} of {self.num_replicas} holds no interactions "
                 f"({local.n_users} of {train.n_users} users)"
             )
-        super().__init__(local, seed)
+        super().__init__(local, seed=seed)
         inner_seed = rank_seed(seed, self.num_replicas, self.rank)
         if isinstance(sampler, str):
             from gnno.samplers import build_sampler
@@ -237,6 +243,7 @@ class ShardedSampler(Sampler):
         return {
             "sampler": type(self).__name__,
             "shape": self.shape,
+            "fingerprint": self.fingerprint,
             "num_replicas": self.num_replicas,
             "rank": self.rank,
             "seed": self.seed,
@@ -246,22 +253,33 @@ class ShardedSampler(Sampler):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a ``state_dict`` saved by the same rank of a run with the
         same number of replicas, data shape and seed."""
-        if not isinstance(state, dict) or state.get("sampler") != type(self).__name__:
+        if not isinstance(state, dict) or not _is_str(state.get("sampler"), type(self).__name__):
             raise GnnoError("state is not a ShardedSampler state")
         where = (state.get("num_replicas"), state.get("rank"))
-        if where != (self.num_replicas, self.rank):
+        if not _same_ints(where, (self.num_replicas, self.rank)):
             raise GnnoError(
                 f"state is for rank {where[1]} of {where[0]}, "
                 f"this sampler is rank {self.rank} of {self.num_replicas}"
             )
-        if tuple(state.get("shape", ())) != self.shape:
+        shape = state.get("shape")
+        if not isinstance(shape, (tuple, list)) or not _same_ints(shape, self.shape):
+            raise GnnoError(f"state is for data of shape {shape!r}, this sampler's is {self.shape}")
+        if not _is_str(state.get("fingerprint"), self.fingerprint):
             raise GnnoError(
-                f"state is for data of shape {tuple(state.get('shape', ()))}, "
-                f"this sampler's is {self.shape}"
+                f"state is for other data: its fingerprint is {state.get('fingerprint')!r}, "
+                f"this sampler's data has {self.fingerprint!r}"
             )
-        if state.get("seed") != self.seed:
-            raise GnnoError(f"state was saved with seed {state.get('seed')}, this has {self.seed}")
+        if not _same_ints((state.get("seed"),), (self.seed,)):
+            raise GnnoError(
+                f"state was saved with seed {state.get('seed')!r}, this has {self.seed}"
+            )
+        if "inner" not in state:
+            raise GnnoError("state is missing 'inner' (the inner sampler's state)")
         self.inner.load_state_dict(state["inner"])
+
+    def __reduce__(self) -> tuple:
+        """Pickles the attributes; the inner sampler pickles its full state."""
+        return (object.__new__, (type(self),), self.__dict__.copy())
 
     def __repr__(self) -> str:
         return (
