@@ -22,7 +22,8 @@ When a process group with more than one rank is initialised, ``Trainer``:
   the same early-stopping decision and keeps the same best epoch (the
   weights being equal, every rank restores the same ones); the epoch's loss
   and false-negative counts are summed over the ranks; rank 0 alone writes
-  the log and prints;
+  the log and prints (``on_epoch_end`` runs on every rank, with its own
+  sampler);
 * checkpoints: rank 0 writes ``checkpoint.pt`` (model, optimizers, best
   model, history, its sampler and RNG state, and ``world_size``) and rank
   ``r > 0`` writes its sampler and RNG state to ``checkpoint.rank{r}.pt``
