@@ -84,6 +84,34 @@ def weights(t):
     return {k: v.detach().clone() for k, v in t.model.state_dict().items()}
 
 
+# Each rank's batch for the raw step check: (users, positive + 2 negatives).
+STEP_BATCHES = [
+    (torch.tensor([0, 2, 4, 6]), torch.tensor([[1, 5, 7], [2, 3, 9], [1, 4, 8], [0, 6, 2]])),
+    (torch.tensor([1, 3, 5, 7]), torch.tensor([[1, 2, 9], [2, 8, 1], [4, 5, 6], [3, 0, 7]])),
+]
+
+
+def sparse_steps(net, module, batches, steps=3):
+    """SparseAdam steps on the BPR loss plus the L2 penalty on the batch's
+    rows (computed on the module, as the Trainer does): ``batches`` is this
+    rank's (users, items) or, for one process, every rank's, averaged."""
+    from gnno import bpr_loss
+    from gnno.training.optim import Optimizers, penalty
+
+    opt = Optimizers(module, 0.1, 0.0)
+    for _ in range(steps):
+        objective = 0.0
+        for users, items in batches:
+            scores = net(users, items)
+            objective = objective + (
+                bpr_loss(scores[:, 0], scores[:, 1:]) + 0.01 * penalty(module, users, items)
+            ) / len(batches)
+        opt.zero_grad()
+        objective.backward()
+        opt.step()
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
 # -- the step plan, one process ------------------------------------------------------------
 
 
@@ -149,6 +177,12 @@ def _worker(rank, port, folder):
     folder = Path(folder)
     out = {}
     try:
+        # 0. Sparse gradients and the penalty through DDP on gloo.
+        torch.manual_seed(0)
+        module = GMF(N_USERS, N_ITEMS, dim=8, sparse=True)
+        net = torch.nn.parallel.DistributedDataParallel(module)
+        out["sparse_step"] = sparse_steps(net, module, [STEP_BATCHES[rank]])
+
         # 1. Training: the same epochs as the one-process run in the test.
         t = trainer(sharded(), log_path=folder / "log.jsonl")
         assert isinstance(t._net, torch.nn.parallel.DistributedDataParallel)
@@ -228,6 +262,15 @@ def test_two_processes_train_like_one_and_resume_exactly(tmp_path, loopback):
     single.fit()
 
     ranks = _spawn(_worker, tmp_path)
+
+    # -- DDP all-reduces the sparse gradients (loss and L2 penalty) on gloo:
+    # the step is the one-process step on both ranks' batches.
+    torch.manual_seed(0)
+    module = GMF(N_USERS, N_ITEMS, dim=8, sparse=True)
+    one_process = sparse_steps(module, module, STEP_BATCHES)
+    for rank in ranks:
+        for key, value in one_process.items():
+            torch.testing.assert_close(rank["sparse_step"][key], value, rtol=1e-6, atol=1e-7)
 
     # -- training: one model, the same on both ranks, learning like one process.
     (r0, w0), (r1, w1) = ranks[0]["train"], ranks[1]["train"]
