@@ -344,18 +344,27 @@ def init_from_env(device: str | None) -> tuple[Dist | None, torch.device | None]
         backend = "nccl"
     else:
         where, backend = torch.device("cpu"), "gloo"
+    global _OWNED
     if not dist.is_initialized():
         dist.init_process_group(backend)
+        _OWNED = True
     ctx = context()
     return ctx, where
 
 
+#: Whether ``init_from_env`` created the default process group (and so
+#: ``shutdown`` may destroy it; a caller's own group is left alone).
+_OWNED = False
+
+
 def shutdown() -> None:
-    """Destroys the default process group if there is one."""
+    """Destroys the default process group if ``init_from_env`` created it."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    global _OWNED
+    if _OWNED and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    _OWNED = False
 
 
 __all__ = [
