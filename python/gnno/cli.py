@@ -17,6 +17,11 @@ Validation for model selection always comes out of the training data (one
 interaction per user, ``leave_one_out`` on train) under the test's protocol
 (for ``ncf``: 99 uniformly drawn negatives), never from the test set.
 
+Under ``torchrun`` (``WORLD_SIZE`` > 1) ``gnno train`` trains one model on
+every process with DistributedDataParallel (``gnno.training.distributed``):
+each rank holds a ``ShardedSampler`` shard, rank 0 evaluates, prints and
+writes the run's files, and ``config.json`` records ``world_size``.
+
 Errors in arguments or files print one line, ``gnno: error: ...``, and exit
 with status 2.
 """
@@ -333,6 +338,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from gnno.training import distributed
+
+    ctx, rank_device = distributed.init_from_env(args.device)
+    try:
+        return _train_run(args, ctx, rank_device)
+    finally:
+        distributed.shutdown()
+
+
+def _train_run(args: argparse.Namespace, ctx: Any, rank_device: Any) -> int:
+    """``gnno train``, in one process (``ctx`` None) or as one rank of a
+    torchrun launch (rank 0 alone prints and writes the run's files)."""
+    main_rank = ctx is None or ctx.is_main
+    world = 1 if ctx is None else ctx.world_size
     out = Path(args.out) if args.out else None
     given = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k, None) is not None}
     if "sampler_options" in given:
@@ -352,12 +371,14 @@ def _train(args: argparse.Namespace) -> int:
                     "--prefetch and --sampler-threads may change on --resume"
                 )
         config.update({k: v for k, v in given.items() if k in _RESUME_FREE})
+        _check_world_size(config, world)
     else:
         config = _complete_config(given)
+        config["world_size"] = world
     _check_config(config)
 
     torch = _setup_torch(args)
-    device = _device(torch, args.device)
+    device = _device(torch, args.device) if rank_device is None else rank_device
     prefetch = 2 if args.prefetch is None else args.prefetch
     if prefetch < 0:
         raise UsageError(f"--prefetch must be at least 0, got {prefetch}")
@@ -374,14 +395,21 @@ def _train(args: argparse.Namespace) -> int:
     torch.manual_seed(config["seed"])
     model = GMF(data.n_users, data.n_items, config["dim"], sparse=not config["dense"])
     try:
-        sampler = build_sampler(
-            config["sampler"], data.fit, seed=config["seed"], **config["sampler_options"]
-        )
+        if ctx is None:
+            sampler = build_sampler(
+                config["sampler"], data.fit, seed=config["seed"], **config["sampler_options"]
+            )
+        else:
+            from gnno.samplers import ShardedSampler
+
+            sampler = ShardedSampler(
+                config["sampler"], data.fit, seed=config["seed"], **config["sampler_options"]
+            )
     except TypeError as err:  # an option the sampler's constructor does not take
         raise UsageError(f"sampler {config['sampler']!r}: {err}") from None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        if not args.resume:
+        if not args.resume and main_rank:
             _write_json(out / "config.json", config)
     trainer = Trainer(
         model,
@@ -412,6 +440,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     result = trainer.fit(resume=bool(args.resume))
+    if not main_rank:
+        return 0
     test_metrics = data.test(model)
 
     seconds = {
@@ -436,12 +466,24 @@ def _train(args: argparse.Namespace) -> int:
         ),
         "false_negative_rate": float(np.mean(fn_rates)) if fn_rates else None,
         "wall_seconds": time.perf_counter() - started,
+        "world_size": world,
     }
     if out is not None:
         torch.save(model.state_dict(), out / "model.pt")
         _write_json(out / "metrics.json", summary)
     _print_table(config, data, summary)
     return 0
+
+
+def _check_world_size(config: dict[str, Any], world: int) -> None:
+    """A run resumes only on as many processes as it was started with (each
+    rank's sampler state holds its shard of the users)."""
+    saved = config.get("world_size", 1)
+    if saved != world:
+        raise UsageError(
+            f"--resume: the saved run trained on {saved} process(es) (world_size in "
+            f"config.json), this launch has {world}; resume with the same number of processes"
+        )
 
 
 def _complete_config(given: dict[str, Any]) -> dict[str, Any]:

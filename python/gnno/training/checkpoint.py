@@ -19,17 +19,28 @@ FORMAT = "gnno-trainer"
 VERSION = 2
 
 
-def save(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
+#: The file each rank but 0 of a distributed run writes next to ``NAME``
+#: (its sampler and RNG state; ``gnno.training.distributed``).
+RANK_FORMAT = "gnno-trainer-rank"
+
+
+def rank_path(path: str | os.PathLike[str], rank: int) -> Path:
+    """``checkpoint.pt`` -> ``checkpoint.rank{rank}.pt``, in the same folder."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+
+
+def save(path: str | os.PathLike[str], state: Mapping[str, Any], *, format: str = FORMAT) -> None:
     """Writes ``state`` (plus format and version) so that a crash never
     leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    torch.save({"format": format, "version": VERSION, **state}, tmp)
     os.replace(tmp, path)
 
 
-def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load(path: str | os.PathLike[str], *, format: str = FORMAT) -> dict[str, Any]:
     """Reads a checkpoint written by ``save`` (any unreadable, foreign or
     other-version file is a ``GnnoError``)."""
     path = Path(path)
@@ -41,14 +52,15 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unpickling failure
         raise GnnoError(f"cannot read checkpoint {path}: {err}") from None
-    check(state, str(path))
+    check(state, str(path), format=format)
     return state
 
 
-def check(state: Any, where: str = "the checkpoint") -> None:
+def check(state: Any, where: str = "the checkpoint", *, format: str = FORMAT) -> None:
     """Refuses anything but a gnno training checkpoint of this version."""
-    if not isinstance(state, Mapping) or state.get("format") != FORMAT:
-        raise GnnoError(f"{where} is not a gnno training checkpoint")
+    if not isinstance(state, Mapping) or state.get("format") != format:
+        kind = "rank file" if format == RANK_FORMAT else "checkpoint"
+        raise GnnoError(f"{where} is not a gnno training {kind}")
     version = state.get("version")
     if version != VERSION:
         raise GnnoError(
@@ -57,4 +69,4 @@ def check(state: Any, where: str = "the checkpoint") -> None:
         )
 
 
-__all__ = ["NAME", "FORMAT", "VERSION", "save", "load", "check"]
+__all__ = ["NAME", "FORMAT", "RANK_FORMAT", "VERSION", "rank_path", "save", "load", "check"]

@@ -20,6 +20,10 @@ Everything random in an epoch is derived from ``(seed, epoch)`` (batch order,
 groups) or lives in a state that the checkpoint holds (sampler stream and
 memory, optimizer, torch RNG), so training 2 epochs and resuming for 2 more
 gives the same weights as 4 epochs in one go.
+
+Under ``torch.distributed`` (an initialised process group of more than one
+rank) the Trainer trains one model with DistributedDataParallel, each rank
+on its own ``ShardedSampler`` shard; see ``gnno.training.distributed``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ from gnno.exceptions import GnnoError, NonFiniteError
 from gnno.interactions import Interactions
 from gnno.losses import DEFAULT_MARGIN, bpr_loss, group_hinge_loss, softmax_loss
 from gnno.samplers.protocol import SamplerLike, check_sampler
+from gnno.scoring import unwrap_parallel
 from gnno.training import checkpoint
+from gnno.training import distributed as ddp
 from gnno.training.batches import GroupPlan, PairPlan
 from gnno.training.optim import Optimizers, penalty
 from gnno.training.selection import BestModel, cpu_state
@@ -175,6 +181,15 @@ class Trainer:
             nothing is ahead. The thread hides the sampler's time only where
             a core is free for it (a GPU run's host, or a CPU run with spare
             cores).
+
+    Under ``torch.distributed`` with more than one rank (see
+    ``gnno.training.distributed``): ``model`` is wrapped in
+    ``DistributedDataParallel`` (unless it is already; ``self.model`` is the
+    module inside), ``sampler`` must be a ``gnno.ShardedSampler`` of this
+    world size and rank, ``batch_size`` is the global batch (each rank takes
+    its share), evaluation, the log and printing happen on rank 0, and the
+    checkpoint is ``checkpoint.pt`` plus ``checkpoint.rank{r}.pt`` per other
+    rank in a directory all ranks share.
     """
 
     def __init__(
@@ -212,8 +227,12 @@ class Trainer:
         if not isinstance(train, Interactions):
             raise GnnoError(f"train must be a gnno.Interactions, got {type(train).__name__}")
         train.require_nonempty("train")
-        check_sampler(sampler, train)
-        _check_model_size(model, train)
+        self._dist = ddp.context()
+        if self._dist is None:
+            check_sampler(sampler, train)
+        else:
+            ddp.check_sampler(sampler, train, self._dist)
+        _check_model_size(unwrap_parallel(model), train)
         if loss not in LOSSES:
             raise GnnoError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if ground_truth is not None and not isinstance(ground_truth, Interactions):
@@ -242,7 +261,8 @@ class Trainer:
         self.negatives_per_user = positive_int(negatives_per_user, "negatives_per_user")
         self.margin = finite_float(margin, "margin", low=0.0)
         self.evaluator = evaluator
-        self.progress = bool(progress)
+        # Under torch.distributed only rank 0 prints and logs.
+        self.progress = bool(progress) and (self._dist is None or self._dist.is_main)
         self.ground_truth = ground_truth
         self.on_epoch_end = on_epoch_end
         self.prefetch = positive_int(prefetch, "prefetch", minimum=0)
@@ -255,15 +275,23 @@ class Trainer:
             self.device = torch.device(device)
         except (RuntimeError, TypeError) as err:
             raise GnnoError(f"device {device!r} is not a torch device: {err}") from None
-        self.model = model.to(self.device)
+        if self._dist is None:
+            self.model = model.to(self.device)
+            self._net = self.model  # what the training steps call
+        else:
+            self.model, self._net = ddp.wrap_model(model, self.device, self._dist)
         self.train_data = train
         self.sampler = sampler
         self.optimizer = Optimizers(self.model, self.lr, self.weight_decay)
-        self.plan: PairPlan | GroupPlan = (
-            GroupPlan(train, self.positives_per_group, self.batch_size, self.seed)
-            if loss == "group"
-            else PairPlan(train, self.batch_size, self.seed)
-        )
+        self.plan: PairPlan | GroupPlan | ddp.ShardPlan
+        if self._dist is not None:
+            self.plan = ddp.ShardPlan(
+                train, loss, self.batch_size, self.positives_per_group, self.seed, self._dist
+            )
+        elif loss == "group":
+            self.plan = GroupPlan(train, self.positives_per_group, self.batch_size, self.seed)
+        else:
+            self.plan = PairPlan(train, self.batch_size, self.seed)
 
         # Progress of the run; all of it goes into the checkpoint.
         self.epoch = 0  # epochs completed
@@ -296,7 +324,7 @@ class Trainer:
             else:
                 path = Path(resume)
             self.load_checkpoint(path)
-        elif self.log_path is not None and self.epoch == 0:
+        elif self.log_path is not None and self.epoch == 0 and self._is_main:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_path.write_text("")
 
@@ -308,7 +336,7 @@ class Trainer:
             self.history.append(record)
             if self.checkpoint_dir is not None:
                 self.save_checkpoint(self.checkpoint_dir / checkpoint.NAME)
-            if self.log_path is not None:
+            if self.log_path is not None and self._is_main:
                 with self.log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
 
@@ -328,12 +356,27 @@ class Trainer:
     def config(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in _RESUME_KEYS}
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed run needs (model and best state on the CPU)."""
+    @property
+    def world_size(self) -> int:
+        """The number of processes training the model (1 without torch.distributed)."""
+        return 1 if self._dist is None else self._dist.world_size
+
+    @property
+    def _is_main(self) -> bool:
+        return self._dist is None or self._dist.is_main
+
+    def rng_state(self) -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs (model and best state on the CPU).
+        Under torch.distributed: this rank's sampler and RNG state."""
+        rng = self.rng_state()
         return {
+            "world_size": self.world_size,
             "config": self.config(),
             "data": _fingerprint(self.train_data),
             "epoch": self.epoch,
@@ -350,6 +393,7 @@ class Trainer:
         another version, other settings, other training data or another
         model shape, naming what differs."""
         checkpoint.check(state)
+        ddp.check_world_size(state, self.world_size)
         try:
             saved = dict(state["config"])
             data = state["data"]
@@ -386,11 +430,19 @@ class Trainer:
         self.history = history
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Writes ``state_dict()`` atomically (a crash never leaves half a file)."""
-        checkpoint.save(path, self.state_dict())
+        """Writes ``state_dict()`` atomically (a crash never leaves half a
+        file). Under torch.distributed rank 0 writes ``path`` and every other
+        rank its ``.rank{r}`` file beside it."""
+        if self._dist is None:
+            checkpoint.save(path, self.state_dict())
+        else:
+            ddp.save_checkpoint(self, Path(path), self._dist)
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        self.load_state_dict(checkpoint.load(path))
+        if self._dist is None:
+            self.load_state_dict(checkpoint.load(path))
+        else:
+            self.load_state_dict(ddp.load_checkpoint(Path(path), self._dist))
 
     # -- one epoch --------------------------------------------------------------
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
@@ -439,11 +491,13 @@ class Trainer:
             bar.close()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        mean_loss = (
-            torch.stack(loss_parts).cpu().double().sum().item() / max(1, n_terms)
-            if loss_parts
-            else float("nan")
-        )
+        loss_sum = torch.stack(loss_parts).cpu().double().sum().item() if loss_parts else math.nan
+        if self._dist is not None:  # the whole epoch's, over every rank
+            loss_sum, n_terms, false_neg, drawn = ddp.all_sum(
+                [loss_sum, n_terms, false_neg, drawn], self.device, self._dist
+            )
+            n_terms, false_neg, drawn = int(n_terms), int(false_neg), int(drawn)
+        mean_loss = loss_sum / max(1, n_terms)
         if not math.isfinite(mean_loss):
             raise NonFiniteError(
                 f"the training loss became {mean_loss} in epoch {epoch}; lower lr or check the data"
@@ -484,7 +538,7 @@ class Trainer:
         if self.loss == "group":
             width = p.shape[1]
             items = torch.cat([p, n], dim=1)
-            scores = self.model(u, items)
+            scores = self._net(u, items)
             loss = group_hinge_loss(
                 scores[:, :width],
                 scores[:, width:],
@@ -494,7 +548,7 @@ class Trainer:
         else:
             # One forward over (positive, negatives): (B, 1 + K).
             items = torch.cat([p.unsqueeze(1), n], dim=1)
-            scores = self.model(u, items)
+            scores = self._net(u, items)
             if self.loss == "bpr":
                 loss = bpr_loss(scores[:, 0], scores[:, 1:])
             else:
@@ -558,6 +612,18 @@ class Trainer:
             self._sampler_busy += time.perf_counter() - t0
 
     def _evaluate(self) -> dict[str, float]:
+        if self._dist is None:
+            return self._evaluate_here()
+        # Rank 0 evaluates; every rank gets its metrics (or its error).
+        value: Any = None
+        if self._dist.is_main:
+            try:
+                value = self._evaluate_here()
+            except Exception as err:  # noqa: BLE001 - passed on, raised on every rank
+                value = err
+        return ddp.from_main(value, self._dist, self.device)
+
+    def _evaluate_here(self) -> dict[str, float]:
         if self.evaluator is None:
             return {}
         with eval_mode(self.model):
