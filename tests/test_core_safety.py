@@ -70,8 +70,13 @@ def test_huge_draw_sizes_are_errors_naming_the_value():
         _gnno.DynamicSampler(train._core, 0, memory_candidates=2**64 - 1, fresh_candidates=1)
     with pytest.raises(GnnoError, match=str(HUGE)):
         gnno.GainSampler(train, memory=HUGE)
-    # A huge gain_positives is capped by the longest row: it just works.
-    s = gnno.GainSampler(train, gain_positives=HUGE, seed=1)
+    # The Python layer states a cap on per-user sizes ...
+    with pytest.raises(GnnoError, match=str(HUGE)):
+        gnno.GainSampler(train, gain_positives=HUGE)
+    # ... and under it the core caps gain_positives by the longest row.
+    core = _gnno.DynamicSampler(train._core, 1, gain_positives=HUGE, criterion="gain")
+    assert core is not None
+    s = gnno.GainSampler(train, gain_positives=2**20, seed=1)
     rng = np.random.default_rng(0)
     for _ in range(2):
         s.refresh_embeddings(
@@ -208,5 +213,5 @@ def test_a_valid_thread_variable_is_used():
 def test_an_id_above_the_cap_in_a_data_file_is_a_clean_error(tmp_path):
     (tmp_path / "train.txt").write_text("0 1 2\n1 4000000000\n")
     (tmp_path / "test.txt").write_text("0 3\n1 5\n")
-    with pytest.raises(IdOutOfRangeError, match="4000000000"):
+    with pytest.raises(GnnoError, match="4000000000"):
         gnno.datasets.load_lightgcn(tmp_path)

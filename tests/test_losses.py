@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+import gnno
 from gnno import bpr_loss, group_hinge_loss
-from gnno.exceptions import ShapeError
+from gnno.exceptions import EmptyInputError, GnnoError, ShapeError
 
 
 def test_bpr_single_negative():
@@ -130,3 +131,50 @@ def test_group_hinge_shape_errors():
         )
     with pytest.raises(ShapeError, match="boolean"):
         group_hinge_loss(torch.zeros(2, 3), torch.zeros(2, 3), neg_mask=torch.ones(2, 3))
+
+
+# -- softmax losses ----------------------------------------------------------------------
+
+
+def test_softmax_loss_is_cross_entropy_against_the_positive():
+    torch.manual_seed(0)
+    pos, neg = torch.randn(5), torch.randn(5, 7)
+    for tau in (0.1, 1.0, 3.0):
+        logits = torch.cat([pos[:, None], neg], 1) / tau
+        want = torch.nn.functional.cross_entropy(logits, torch.zeros(5, dtype=torch.long))
+        torch.testing.assert_close(gnno.softmax_loss(pos, neg, temperature=tau), want)
+    # One negative each: a (B,) tensor works like (B, 1).
+    torch.testing.assert_close(
+        gnno.softmax_loss(pos, neg[:, 0]), gnno.softmax_loss(pos, neg[:, :1])
+    )
+
+
+def test_group_softmax_shares_the_negatives_of_a_row():
+    torch.manual_seed(1)
+    pos, neg = torch.randn(3, 4), torch.randn(3, 6)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    terms = [
+        gnno.softmax_loss(pos[b, p : p + 1], neg[b : b + 1], temperature=0.5)
+        for b in range(3)
+        for p in range(4)
+        if mask[b, p]
+    ]
+    got = gnno.group_softmax_loss(pos, neg, temperature=0.5, pos_mask=mask)
+    torch.testing.assert_close(got, torch.stack(terms).mean())
+    # Padded positives never leak in, even when they are not finite.
+    padded = pos.clone()
+    padded[~mask] = float("nan")
+    torch.testing.assert_close(
+        gnno.group_softmax_loss(padded, neg, temperature=0.5, pos_mask=mask), got
+    )
+
+
+@pytest.mark.parametrize("fn", ["softmax_loss", "group_softmax_loss"])
+def test_softmax_losses_refuse_bad_input(fn):
+    f = getattr(gnno, fn)
+    with pytest.raises(GnnoError, match="temperature"):
+        f(torch.zeros(2), torch.zeros(2, 3), temperature=0.0)
+    with pytest.raises(EmptyInputError):
+        f(torch.zeros(0), torch.zeros(0, 3))
+    with pytest.raises(ShapeError):
+        f(torch.zeros(2), torch.zeros(3, 3))

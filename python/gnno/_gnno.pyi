@@ -24,6 +24,8 @@ __all__ = [
     "expectation_from_vectors",
     "set_num_threads",
     "get_num_threads",
+    "simd_path",
+    "simd_paths",
 ]
 
 __version__: str

@@ -45,7 +45,7 @@ from gnno import protocols, recipes
 from gnno.exceptions import GnnoError
 from gnno.protocols import FORMATS, Splits
 
-LOSSES = ("bpr", "softmax", "group")
+LOSSES = ("bpr", "softmax", "group", "group_softmax")
 DEFAULT_SAMPLER = "gain"
 
 # What a resumed run may change; everything else must match the saved run.
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sampler_options",
         help="keyword for the sampler's constructor (repeatable; see --list-samplers)",
     )
-    t.add_argument("--loss", choices=LOSSES, help="bpr, softmax or group")
+    t.add_argument("--loss", choices=LOSSES, help="bpr, softmax, group (hinge) or group_softmax")
     t.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
     t.add_argument("--dim", type=int, help="embedding size")
     t.add_argument("--lr", type=float, help="learning rate (SparseAdam / Adam)")

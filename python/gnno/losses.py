@@ -121,8 +121,54 @@ def softmax_loss(
             f"neg_scores must be (B,) or (B, K) with B={pos_scores.shape[0]}, "
             f"got shape {tuple(neg_scores.shape)}"
         )
-    logits = torch.cat([pos_scores.unsqueeze(1), neg_scores], dim=1) / temperature
-    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+    if pos_scores.numel() == 0 or neg_scores.shape[1] == 0:
+        raise EmptyInputError(
+            f"softmax_loss needs at least one positive and one negative, got pos_scores of "
+            f"shape {tuple(pos_scores.shape)} and neg_scores of shape {tuple(neg_scores.shape)}"
+        )
+    # −log(e^a / (e^a + Σ e^b)) = softplus(logsumexp(b) − a)
+    lse = torch.logsumexp(neg_scores / temperature, dim=1)
+    return F.softplus(lse - pos_scores / temperature).mean()
+
+
+def group_softmax_loss(
+    pos_scores: torch.Tensor,
+    neg_scores: torch.Tensor,
+    temperature: float = 1.0,
+    pos_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sampled softmax with negatives shared per user group: every positive
+    of a row against all ``N`` negatives of the same row,
+    ``−log( e^{r_ui/τ} / (e^{r_ui/τ} + Σ_j e^{r_uj/τ}) )``, averaged over the
+    valid positives.
+
+    ``pos_scores``: ``(B, P)`` (or ``(B,)``); ``neg_scores``: ``(B, N)``.
+    ``pos_mask`` ``(B, P)`` marks the valid positives of ragged groups. Each
+    row's negatives are scored once and serve all its positives, so ``N``
+    can be large at the cost of ``P + N`` scores per row (GDNS's sharing of
+    negatives within a user's group, with a softmax instead of the hinge).
+    """
+    temperature = finite_float(temperature, "temperature", low=0.0, low_open=True)
+    pos_scores = _as_rows(pos_scores, "pos_scores")
+    neg_scores = _as_rows(neg_scores, "neg_scores")
+    if pos_scores.shape[0] != neg_scores.shape[0]:
+        raise ShapeError(
+            f"pos_scores and neg_scores must have the same number of rows, "
+            f"got {pos_scores.shape[0]} and {neg_scores.shape[0]}"
+        )
+    if pos_scores.numel() == 0 or neg_scores.numel() == 0:
+        raise EmptyInputError(
+            f"group_softmax_loss needs at least one positive and one negative, got pos_scores "
+            f"of shape {tuple(pos_scores.shape)} and neg_scores of shape "
+            f"{tuple(neg_scores.shape)}"
+        )
+    pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
+    lse = torch.logsumexp(neg_scores / temperature, dim=1, keepdim=True)
+    per_pos = F.softplus(lse - pos_scores / temperature)
+    if pos_mask is None:
+        return per_pos.mean()
+    kept = torch.where(pos_mask, per_pos, per_pos.new_zeros(()))
+    return kept.sum() / pos_mask.sum().clamp(min=1).to(kept.dtype)
 
 
 def _as_rows(scores: torch.Tensor, name: str) -> torch.Tensor:
@@ -145,4 +191,10 @@ def _check_mask(mask: torch.Tensor | None, scores: torch.Tensor, name: str) -> t
     return mask
 
 
-__all__ = ["bpr_loss", "softmax_loss", "group_hinge_loss", "DEFAULT_MARGIN"]
+__all__ = [
+    "bpr_loss",
+    "softmax_loss",
+    "group_hinge_loss",
+    "group_softmax_loss",
+    "DEFAULT_MARGIN",
+]

@@ -175,7 +175,7 @@ class ShardPlan:
 
         world, rank = ctx.world_size, ctx.rank
         counts = train.user_counts.astype(np.int64)
-        units = -(-counts // positives_per_group) if loss == "group" else counts
+        units = -(-counts // positives_per_group) if loss in ("group", "group_softmax") else counts
         per_rank = np.bincount(
             np.arange(train.n_users) % world, weights=units, minlength=world
         ).astype(np.int64)
@@ -193,7 +193,7 @@ class ShardPlan:
         seed = rank_seed(seed, world, rank)
         self.inner: PairPlan | GroupPlan = (
             GroupPlan(local, positives_per_group, batch_size, seed, steps=self.n_steps)
-            if loss == "group"
+            if loss in ("group", "group_softmax")
             else PairPlan(local, batch_size, seed, steps=self.n_steps)
         )
 

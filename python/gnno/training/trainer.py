@@ -47,7 +47,13 @@ from gnno._prefetch import Prefetcher
 from gnno._torch import eval_mode
 from gnno.exceptions import GnnoError, NonFiniteError
 from gnno.interactions import Interactions
-from gnno.losses import DEFAULT_MARGIN, bpr_loss, group_hinge_loss, softmax_loss
+from gnno.losses import (
+    DEFAULT_MARGIN,
+    bpr_loss,
+    group_hinge_loss,
+    group_softmax_loss,
+    softmax_loss,
+)
 from gnno.samplers.protocol import SamplerLike, check_sampler
 from gnno.scoring import unwrap_parallel
 from gnno.training import checkpoint
@@ -57,8 +63,11 @@ from gnno.training.optim import Optimizers, penalty
 from gnno.training.selection import BestModel, cpu_state
 
 Evaluator = Callable[[torch.nn.Module], Mapping[str, float]]
-Loss = Literal["bpr", "softmax", "group"]
-LOSSES: tuple[str, ...] = ("bpr", "softmax", "group")
+Loss = Literal["bpr", "softmax", "group", "group_softmax"]
+LOSSES: tuple[str, ...] = ("bpr", "softmax", "group", "group_softmax")
+#: Losses over per-user groups of positives (``sampler.sample``); the
+#: others take shuffled pairs (``sampler.sample_for_pairs``).
+GROUP_LOSSES = ("group", "group_softmax")
 
 # Settings that must match for a resumed run to continue the original one.
 _RESUME_KEYS = (
@@ -132,6 +141,8 @@ class Trainer:
             into groups of at most ``positives_per_group`` (every pair is seen
             once per epoch), a batch is ``batch_size`` groups, and each group
             gets ``negatives_per_user`` negatives from ``sampler.sample``.
+            ``"group_softmax"``: the same groups, each positive in a softmax
+            (at ``temperature``) against all of its group's negatives.
         lr: the learning rate of both optimizers.
         weight_decay: Adam's L2 decay on every dense parameter (not allowed
             with sparse embeddings, which it would make dense).
@@ -288,7 +299,7 @@ class Trainer:
             self.plan = ddp.ShardPlan(
                 train, loss, self.batch_size, self.positives_per_group, self.seed, self._dist
             )
-        elif loss == "group":
+        elif loss in GROUP_LOSSES:
             self.plan = GroupPlan(train, self.positives_per_group, self.batch_size, self.seed)
         else:
             self.plan = PairPlan(train, self.batch_size, self.seed)
@@ -535,16 +546,19 @@ class Trainer:
     ) -> torch.Tensor:
         dev = self.device
         u, p, n = to_device(u, dev), to_device(p, dev), to_device(n, dev)
-        if self.loss == "group":
+        if self.loss in GROUP_LOSSES:
             width = p.shape[1]
             items = torch.cat([p, n], dim=1)
             scores = self._net(u, items)
-            loss = group_hinge_loss(
-                scores[:, :width],
-                scores[:, width:],
-                margin=self.margin,
-                pos_mask=None if mask is None else to_device(mask, dev),
-            )
+            pos_mask = None if mask is None else to_device(mask, dev)
+            if self.loss == "group":
+                loss = group_hinge_loss(
+                    scores[:, :width], scores[:, width:], margin=self.margin, pos_mask=pos_mask
+                )
+            else:
+                loss = group_softmax_loss(
+                    scores[:, :width], scores[:, width:], self.temperature, pos_mask=pos_mask
+                )
         else:
             # One forward over (positive, negatives): (B, 1 + K).
             items = torch.cat([p.unsqueeze(1), n], dim=1)
@@ -582,7 +596,7 @@ class Trainer:
         dev = self.device
         for users, pos, pos_mask in batches:
             t0 = time.perf_counter()
-            if self.loss == "group":
+            if self.loss in GROUP_LOSSES:
                 neg = self.sampler.sample(users, self.negatives_per_user)
             else:
                 neg = self.sampler.sample_for_pairs(users, pos, self.negatives_per_pair)
@@ -693,4 +707,4 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True, disable=None)
 
 
-__all__ = ["Trainer", "TrainResult", "train", "LOSSES"]
+__all__ = ["Trainer", "TrainResult", "train", "LOSSES", "GROUP_LOSSES"]
