@@ -12,7 +12,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-PY=${PYTHON:-python}
+PY=$("${PYTHON:-python}" -c "import sys; print(sys.executable)")  # the system interpreter
 t0=$SECONDS
 stage() { printf '\n== wheel: %s (%ds)\n' "$1" "$((SECONDS - t0))"; }
 
@@ -56,7 +56,8 @@ for d in "${dirs[@]}"; do
   [ -z "$d" ] || [ -e "$d/cargo" ] || [ -e "$d/rustc" ] || [ -e "$d/rustup" ] && continue
   path_no_rust=${path_no_rust:+$path_no_rust:}$d
 done
-"$PY" -m venv --system-site-packages "$work/venv"
+# No pip of its own (quicker): the system's pip installs into it with --python.
+"$PY" -m venv --system-site-packages --without-pip "$work/venv"
 venv_py=$work/venv/bin/python
 export PATH="$work/venv/bin:$path_no_rust"
 export VIRTUAL_ENV=$work/venv
@@ -68,8 +69,7 @@ if command -v cargo || command -v rustc; then
 fi
 # --no-deps: numpy, torch and tqdm are the system's; --force-reinstall: a
 # system gnno of the same version must not count as installed.
-"$venv_py" -m pip install -q --no-index --no-deps --force-reinstall "$wheel"
-"$venv_py" -m pip show gnno | grep -E '^(Version|Location):'
+"$PY" -m pip --python "$venv_py" install -q --no-index --no-deps --force-reinstall "$wheel"
 
 outside=$work/outside
 mkdir -p "$outside"
