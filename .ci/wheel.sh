@@ -118,41 +118,38 @@ gnno train --epochs 1 --no-progress --out runs/a
 [ -s runs/a/metrics.json ] || { echo "wheel: gnno train wrote no metrics.json" >&2; exit 1; }
 
 stage "SIMD paths forced by GNNO_SIMD"
-# Runs the kernels under each forced path and compares them with the path this
-# CPU picks. Skipped (with a message) while gnno.kernels reports no SIMD path.
-simd_fn=$("$venv_py" -I -c '
-import gnno.kernels as k
-names = [n for n in dir(k) if "simd" in n.lower() and callable(getattr(k, n))]
-print(names[0] if names else "")')
-if [ -z "$simd_fn" ]; then
-  echo "SKIPPED: gnno.kernels has no SIMD-path function yet; GNNO_SIMD not checked"
+# Runs a kernel under every path this CPU supports, each forced with
+# GNNO_SIMD, and compares it with the path chosen without it. Skipped (with a
+# message) while gnno.kernels has no simd_path().
+if ! "$venv_py" -I -c 'import gnno.kernels as k; k.simd_path; k.simd_paths' 2>/dev/null; then
+  echo "SKIPPED: gnno.kernels has no simd_path()/simd_paths() yet; GNNO_SIMD not checked"
 else
   simd_check='
 import sys
 import numpy as np
-import gnno, gnno.kernels as k
-want, fn = sys.argv[1], getattr(gnno.kernels, sys.argv[2])
-path = fn()
-print(f"GNNO_SIMD={want or \"(unset)\"}: {fn.__name__}() = {path!r}")
-if want and want not in str(path).lower():
-    sys.exit(f"wheel: GNNO_SIMD={want} was not honoured: {path!r}")
+import gnno.kernels as k
+want = sys.argv[1]
+path = k.simd_path()
+label = want if want else "(unset)"
+print(f"GNNO_SIMD={label}: simd_path() = {path!r}, supported: {k.simd_paths()}")
+if want and path != want:
+    sys.exit(f"wheel: GNNO_SIMD={want} was not honoured: simd_path() = {path!r}")
 rng = np.random.default_rng(0)
-indptr = np.array([0, 40, 40, 137], dtype=np.int64)
-pos = rng.normal(size=137).astype(np.float32)
-cand = rng.normal(size=(3, 67)).astype(np.float32)
-np.save(sys.argv[3], k.sigmoid_expectation(indptr, pos, cand))
+indptr = np.array([0, 40, 40, 137, 1137], dtype=np.int64)
+pos = rng.normal(size=1137).astype(np.float32)
+cand = rng.normal(size=(4, 67)).astype(np.float32)
+np.save(sys.argv[2], k.sigmoid_expectation(indptr, pos, cand))
 '
-  "$venv_py" -I -c "$simd_check" "" "$simd_fn" "$work/simd-default.npy"
-  # avx2 only where this CPU has it (else the library falls back and says so).
-  paths=(generic)
-  grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && paths+=(avx2)
+  "$venv_py" -I -c "$simd_check" "" "$work/simd-default.npy"
+  read -ra paths <<<"$("$venv_py" -I -c 'import gnno.kernels as k; print(*k.simd_paths())')"
+  [[ " ${paths[*]} " == *" generic "* ]] || { echo "wheel: simd_paths() lacks generic" >&2; exit 1; }
   for p in "${paths[@]}"; do
-    GNNO_SIMD=$p "$venv_py" -I -c "$simd_check" "$p" "$simd_fn" "$work/simd-$p.npy"
+    GNNO_SIMD=$p "$venv_py" -I -c "$simd_check" "$p" "$work/simd-$p.npy"
     "$venv_py" -I -c '
 import sys, numpy as np
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
 np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True)
-print(f"{sys.argv[3]}: kernels agree with the default path")
+print(f"GNNO_SIMD={sys.argv[3]}: sigmoid_expectation agrees with the default path")
 ' "$work/simd-default.npy" "$work/simd-$p.npy" "$p"
   done
 fi
