@@ -505,6 +505,17 @@ def target_paragraph(
     return "\n\n".join(out)
 
 
+def write_report(path: Path, text: str) -> None:
+    """Writes the report, keeping the sections other scripts own (the GPU
+    section of ``benches/gpu.py``)."""
+    sys.path.insert(0, str(BENCHES))
+    from _sections import keep_sections
+
+    old = path.read_text() if path.exists() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(keep_sections(old, text, ("gpu",)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
@@ -522,14 +533,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.source is not None:
         saved = json.loads(args.source.read_text())
-        args.out.write_text(
+        write_report(
+            args.out,
             report(
                 saved["machine"],
                 saved["benches"],
                 saved["refresh"],
                 saved["draws"],
                 saved["memory"],
-            )
+            ),
         )
         print(f"wrote {args.out}")
         return 0
@@ -574,8 +586,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(m, benches, refresh, draws, mem))
+    write_report(args.out, report(m, benches, refresh, draws, mem))
     print(f"wrote {args.out}")
     return 0
 
