@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from gnno._arrays import as_ids, positive_int
+from gnno._torch import eval_mode, module_device
 from gnno.exceptions import (
     EmptyInputError,
     GnnoError,
@@ -229,29 +230,13 @@ def _check_ks(ks: Any) -> tuple[int, ...]:
 def _inference(model: Any) -> Iterator[None]:
     if not callable(model):
         raise GnnoError(f"model must be a torch module or a callable, got {type(model).__name__}")
-    was_training = isinstance(model, torch.nn.Module) and model.training
-    if isinstance(model, torch.nn.Module):
-        model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        if was_training:
-            model.train()
+    with eval_mode(model):
+        yield
 
 
 def _accumulator_dtype(device: torch.device) -> torch.dtype:
     # Sums over tens of thousands of users: float64 where the device has it.
     return torch.float32 if device.type == "mps" else torch.float64
-
-
-def _module_device(model: Any) -> torch.device:
-    if isinstance(model, torch.nn.Module):
-        for tensor in model.parameters():
-            return tensor.device
-        for tensor in model.buffers():
-            return tensor.device
-    return torch.device("cpu")
 
 
 class _Scorer:
@@ -260,7 +245,7 @@ class _Scorer:
 
     def __init__(self, model: Any) -> None:
         self.model = model
-        self.device = _module_device(model)
+        self.device = module_device(model)
         self.U: torch.Tensor | None = None
         self.V: torch.Tensor | None = None
         if callable(getattr(model, "user_vectors", None)) and callable(
