@@ -74,3 +74,24 @@ def test_gradients_reach_every_parameter():
 def test_sizes_are_checked(args):
     with pytest.raises(GnnoError):
         GMF(*args)
+
+
+def test_item_bias_keeps_the_dot_product_form():
+    import torch
+
+    from gnno import GMF
+
+    torch.manual_seed(0)
+    m = GMF(5, 7, dim=3, item_bias=True)
+    with torch.no_grad():
+        m.item_bias.weight.normal_()
+    users = torch.tensor([0, 1, 4])
+    items = torch.tensor([[0, 6], [2, 3], [5, 5]])
+    want = m.user_vectors()[users][:, None, :].mul(m.item_vectors()[items]).sum(-1)
+    torch.testing.assert_close(m(users, items), want)
+    assert m.user_vectors().shape == (5, 4) and m.item_vectors().shape == (7, 4)
+    # The penalty covers the biases of the batch's items.
+    base = GMF(5, 7, dim=3)
+    base.load_state_dict({k: v for k, v in m.state_dict().items() if k != "item_bias.weight"})
+    extra = m.item_bias(items).pow(2).sum() / 3
+    torch.testing.assert_close(m.penalty(users, items), base.penalty(users, items) + extra)

@@ -80,6 +80,7 @@ _CONFIG_KEYS = (
     "seed",
     "refresh_every",
     "dense",
+    "item_bias",
     "user_col",
     "item_col",
     "sep",
@@ -94,6 +95,7 @@ _CONFIG_FALLBACK: dict[str, Any] = {
     "temperature": 1.0,
     "refresh_every": None,
     "dense": True,
+    "item_bias": False,
 }
 #: The type each config.json value must have (a hand-edited file is checked).
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -117,6 +119,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "refresh_every": (int, type(None)),
     "dense": (bool,),
+    "item_bias": (bool,),
     "user_col": (str, int, type(None)),
     "item_col": (str, int, type(None)),
     "sep": (str, type(None)),
@@ -175,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--weight-decay", type=float, help="Adam's weight decay on every row (needs --dense)"
     )
     t.add_argument("--dense", action="store_true", default=None, help="dense embedding updates")
+    t.add_argument(
+        "--item-bias", action="store_true", default=None, help="GMF with a learned bias per item"
+    )
     t.add_argument("--temperature", type=float, help="softmax loss: temperature")
     t.add_argument("--batch-size", type=int, help="pairs (bpr, softmax) or user groups per step")
     t.add_argument("--negatives", type=int, help="negatives per pair for bpr and softmax")
@@ -393,7 +399,13 @@ def _train_run(args: argparse.Namespace, ctx: Any, rank_device: Any) -> int:
     from gnno.training import Trainer
 
     torch.manual_seed(config["seed"])
-    model = GMF(data.n_users, data.n_items, config["dim"], sparse=not config["dense"])
+    model = GMF(
+        data.n_users,
+        data.n_items,
+        config["dim"],
+        sparse=not config["dense"],
+        item_bias=config["item_bias"],
+    )
     try:
         if ctx is None:
             sampler = build_sampler(
@@ -603,7 +615,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from gnno.models import GMF
 
-    model = GMF(data.n_users, data.n_items, config["dim"])
+    model = GMF(data.n_users, data.n_items, config["dim"], item_bias=config["item_bias"])
     try:
         state = torch.load(model_path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):

@@ -29,9 +29,22 @@ class GMF(nn.Module):
     batch's rows), for ``torch.optim.SparseAdam``; ``gnno.Trainer`` picks the
     optimizers to match. ``penalty(users, items)`` is the L2 term on the
     batch's rows that replaces weight decay there.
+
+    ``item_bias=True`` adds a learned bias per item, ``r(u, i) = wᵀ(P_u ⊙ Q_i)
+    + c_i`` (as in Rendle et al.'s tuned MF): it carries an item's
+    popularity without spending embedding norm on it. The model stays a
+    dot-product model, ``a_u = [w ⊙ P_u, 1]`` and ``b_i = [Q_i, c_i]``.
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int = 32, *, sparse: bool = False) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int = 32,
+        *,
+        sparse: bool = False,
+        item_bias: bool = False,
+    ) -> None:
         super().__init__()
         self.n_users = positive_int(n_users, "n_users")
         self.n_items = positive_int(n_items, "n_items")
@@ -39,6 +52,7 @@ class GMF(nn.Module):
         self.user_embedding = nn.Embedding(self.n_users, self.dim, sparse=bool(sparse))
         self.item_embedding = nn.Embedding(self.n_items, self.dim, sparse=bool(sparse))
         self.weight = nn.Parameter(torch.empty(self.dim))
+        self.item_bias = nn.Embedding(self.n_items, 1, sparse=bool(sparse)) if item_bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -46,6 +60,8 @@ class GMF(nn.Module):
         nn.init.normal_(self.item_embedding.weight, std=0.01)
         limit = math.sqrt(3.0 / self.dim)
         nn.init.uniform_(self.weight, -limit, limit)
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias.weight)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores ``r(users, items)``.
@@ -62,7 +78,10 @@ class GMF(nn.Module):
             # (B, dim) -> (B, 1, ..., 1, dim) so that one user row meets all its items.
             a = a.reshape(users.shape + (1,) * extra + (self.dim,))
         b = self.item_embedding(items)
-        return (a * b).sum(dim=-1)
+        scores = (a * b).sum(dim=-1)
+        if self.item_bias is not None:
+            scores = scores + self.item_bias(items).squeeze(-1)
+        return scores
 
     def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """``(Σ_b ‖a_{users[b]}‖² + Σ ‖Q_items‖²) / len(users)``: the squared
@@ -72,19 +91,30 @@ class GMF(nn.Module):
         ``(B, K)`` (a positive and its negatives)."""
         a = self.user_embedding(users) * self.weight
         b = self.item_embedding(items)
-        return (a.pow(2).sum() + b.pow(2).sum()) / max(1, users.shape[0])
+        total = a.pow(2).sum() + b.pow(2).sum()
+        if self.item_bias is not None:
+            total = total + self.item_bias(items).pow(2).sum()
+        return total / max(1, users.shape[0])
 
     def user_vectors(self) -> torch.Tensor:
-        """``w ⊙ P``: ``(n_users, dim)``, so ``r(u, i) = user_vectors()[u] @ item_vectors()[i]``."""
-        return self.user_embedding.weight * self.weight
+        """``w ⊙ P`` (``(n_users, dim)``; with ``item_bias`` a column of ones
+        more), so ``r(u, i) = user_vectors()[u] @ item_vectors()[i]``."""
+        a = self.user_embedding.weight * self.weight
+        if self.item_bias is not None:
+            a = torch.cat([a, a.new_ones(a.shape[0], 1)], dim=1)
+        return a
 
     def item_vectors(self) -> torch.Tensor:
-        """``Q``: ``(n_items, dim)``."""
+        """``Q`` (``(n_items, dim)``; with ``item_bias`` the biases as one
+        column more)."""
+        if self.item_bias is not None:
+            return torch.cat([self.item_embedding.weight, self.item_bias.weight], dim=1)
         return self.item_embedding.weight
 
     def extra_repr(self) -> str:
         sparse = ", sparse=True" if self.user_embedding.sparse else ""
-        return f"n_users={self.n_users}, n_items={self.n_items}, dim={self.dim}{sparse}"
+        bias = ", item_bias=True" if self.item_bias is not None else ""
+        return f"n_users={self.n_users}, n_items={self.n_items}, dim={self.dim}{sparse}{bias}"
 
 
 __all__ = ["GMF"]

@@ -31,6 +31,7 @@ COMMON: dict[str, Any] = {
     "patience": 10,
     "refresh_every": None,
     "dense": False,
+    "item_bias": False,
 }
 
 #: (protocol, loss) → settings over ``COMMON``; the first match wins and
