@@ -7,6 +7,7 @@ From the repository root (``gnno`` importable, e.g. ``PYTHONPATH=python``)::
     python benches/study --datasets ml1m --seeds 3 --samplers dns,gain --losses softmax
     python benches/study --report-only          # RESULTS.md and figures from the store
     python benches/study --list                 # the plan, with what is done
+    python benches/study --shard 0/2 & python benches/study --shard 1/2   # two processes
     python benches/study --quick --out /tmp/q   # CI: tiny data, 2 epochs, every part
     python benches/study recipe --budget 240    # the recipe search (see recipe.py)
 
@@ -35,7 +36,7 @@ QUICK_HYPOTHESES = ("fresh-10", "group-many")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python benches/study", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, help="output folder (default: docs)")
+    p.add_argument("--out", type=Path, help="output folder (default: docs; --quick: a temp folder)")
     p.add_argument("--quick", action="store_true", help="tiny synthetic data, 2 epochs (CI)")
     p.add_argument("--report-only", action="store_true", help="only rewrite report and figures")
     p.add_argument("--list", action="store_true", help="print the plan and exit")
@@ -47,6 +48,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--epochs-cap", type=int, help="cap every run's epochs (a different run)")
     p.add_argument("--max-runs", type=int, help="train at most this many runs")
     p.add_argument("--time-budget", type=float, help="minutes after which no new run is started")
+    p.add_argument(
+        "--shard",
+        help="K/N: train only every N-th missing run starting at the K-th (0-based), so N "
+        "processes can share the plan",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch and gnno threads (default 1)")
     p.add_argument("--commit", action="store_true", help="git-commit each run file as it lands")
@@ -91,7 +97,7 @@ def main(argv: list[str]) -> int:
 
         return recipe_main(argv[1:])
     args = parse_args(argv)
-    out = args.out or ROOT / "docs"
+    out = args.out or (quick_folder() if args.quick else ROOT / "docs")
     config = config_from(args)
     store = Store(out / "study" / "runs", commit=args.commit)
     planned = plan(config)
@@ -110,6 +116,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard must be K/N, got {text!r}") from None
+    if not 0 <= k < n:
+        raise SystemExit(f"--shard K/N needs 0 <= K < N, got {text!r}")
+    return k, n
+
+
+def quick_folder() -> Path:
+    """Where ``--quick`` writes without ``--out``: never into ``docs``."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "gnno-study-quick"
+
+
 def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Path) -> None:
     """Trains the planned runs missing from ``store``, in plan order, until
     ``--max-runs`` or ``--time-budget`` says stop."""
@@ -120,6 +143,9 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
     torch.set_num_threads(args.threads)
     gnno.set_num_threads(args.threads)
     todo = [s for s in planned if s.key not in store]
+    if args.shard:
+        k, n = shard(args.shard)
+        todo = todo[k::n]
     print(f"{len(planned)} runs planned, {len(todo)} to train", flush=True)
     started = time.monotonic()
     loaded: dict[tuple[str, int], StudyData] = {}

@@ -208,7 +208,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="python benches/study recipe", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("--out", type=Path, help="output folder (default: docs)")
+    p.add_argument("--out", type=Path, help="output folder (default: docs; --quick: a temp folder)")
     p.add_argument("--datasets", default=",".join(SEARCH_DATASETS), help="comma-separated")
     p.add_argument("--budget", type=float, help="minutes after which no new run is started")
     p.add_argument("--max-runs", type=int, help="train at most this many runs")
@@ -218,7 +218,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--commit", action="store_true", help="git-commit each record as it lands")
     args = p.parse_args(argv)
-    out = args.out or ROOT / "docs"
+    from .cli import quick_folder
+
+    out = args.out or (quick_folder() if args.quick else ROOT / "docs")
     datasets = ("tiny",) if args.quick else tuple(x for x in args.datasets.split(",") if x)
     for d in datasets:
         if d not in DATASETS:

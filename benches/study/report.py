@@ -130,8 +130,9 @@ def dataset_lines(
             cells.append(f"{len(runs)}/{len(group)}")
             rows.append(cells)
     lines += table(head, rows) + [""]
+    stem = dataset.replace("-", "_")
     for path in figures:
-        if path.name.startswith(dataset.replace("-", "_") + "_"):
+        if path.name in (f"{stem}_validation.png", f"{stem}_gdns_h_g.png"):
             lines += [f"![{path.stem}]({path.relative_to(out).as_posix()})", ""]
     lines += paired_lines(store, specs, dataset)
     lines += gdns_lines(store, specs)
@@ -167,7 +168,7 @@ def paired_row(label: str, p: dict[str, Any]) -> list[str]:
         label,
         per_seed,
         fmt(*stat(p["metric"]), sign=True) + mark,
-        fmt(rel[0] * 100, rel[1] * 100, rel[2], digits=2, sign=True) + " %",
+        fmt(rel[0] * 100, rel[1] * 100, rel[2], digits=2, sign=True) + (" %" if rel[2] else ""),
         fmt(*stat(p["fn"]), digits=5, sign=True),
         fmt(*stat(p["fn_ratio"]), digits=2),
         f"{len(p['metric'])}/{p['planned']}",
