@@ -1,0 +1,280 @@
+"""The recipe search: training settings chosen on validation data only.
+
+``python benches/study recipe [--budget MINUTES] [--datasets ml1m,gowalla]``
+
+GMF with uniform negatives (the recipe must not favour one hard sampler) on
+ML-1M and Gowalla, seed 0. Every configuration is one run of the study's
+runner; its record is kept in ``docs/study/recipe/<key>.json`` (the key
+digests the exact settings), so the search resumes where it stopped and a
+configuration is never trained twice. Selection reads only the best
+validation metric of each run (``validation[metric]``, the split held out
+of the training data); test metrics are recorded but shown only for the
+chosen configuration.
+
+Each ML-1M run costs minutes, so the search is staged rather than a grid:
+
+1. coarse: loss (softmax, bpr, group) × learning rate (3 values), the
+   other settings at ``gnno.recipes.recipe(protocol, loss)``;
+2. L2 around the best of stage 1 (5 values);
+3. refine around the best so far, one axis at a time in this order: dim
+   (32–128), negatives per positive (group loss: per group), temperature
+   (softmax only), learning rate (×½, ×2), batch size (×½, ×2), patience;
+   each axis keeps its best value before the next one is tried.
+
+About 25 runs per data set. The chosen settings are reported; copying them
+into ``gnno.recipes.RECIPES`` is a deliberate, reviewed step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gnno.recipes import recipe
+
+from .data import ROOT, StudyData, load
+from .plan import RunSpec
+from .registry import DATASETS, LOSSES
+from .store import Store
+from .summarize import fmt
+
+SEARCH_DATASETS = ("ml1m", "gowalla")
+#: Stage 1: learning rates tried with every loss.
+LRS = (1e-3, 3e-3, 1e-2)
+#: Stage 2: L2 weights (on the batch's rows).
+L2S = (0.0, 1e-4, 1e-3, 1e-2, 3e-2)
+#: Stage 3, in order: axis → values (a function of the best settings so far).
+REFINE: tuple[tuple[str, Callable[[dict[str, Any]], list[Any]]], ...] = (
+    ("dim", lambda s: [32, 64, 128]),
+    ("negatives", lambda s: [4, 8, 16, 32]),
+    ("negatives_per_user", lambda s: [8, 16, 32, 64]),
+    ("temperature", lambda s: [0.1, 0.25, 0.5, 1.0]),
+    ("lr", lambda s: [s["lr"] / 2, s["lr"], s["lr"] * 2]),
+    ("batch_size", lambda s: [s["batch_size"] // 2, s["batch_size"], s["batch_size"] * 2]),
+    ("patience", lambda s: [10, 20]),
+)
+#: Axes that matter only for some losses.
+AXIS_LOSSES = {
+    "negatives": ("bpr", "softmax"),
+    "temperature": ("softmax",),
+    "negatives_per_user": ("group",),
+}
+#: Columns of the report's table of configurations.
+SHOWN = (
+    "dim",
+    "lr",
+    "l2",
+    "negatives",
+    "negatives_per_user",
+    "temperature",
+    "batch_size",
+    "patience",
+)
+
+
+class RecipeStore(Store):
+    """The search's run records (``docs/study/recipe/``)."""
+
+
+def spec_for(dataset: str, settings: dict[str, Any], epochs_cap: int | None) -> RunSpec:
+    train = dict(settings)
+    if epochs_cap is not None:
+        train["epochs"] = min(train["epochs"], epochs_cap)
+    return RunSpec(dataset, "uniform", train.pop("loss"), 0, {}, train)
+
+
+def search(
+    dataset: str,
+    evaluate: Callable[[dict[str, Any]], dict[str, Any] | None],
+    quick: bool = False,
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Runs the staged search; ``evaluate(settings)`` returns a run record,
+    or ``None`` to stop (budget spent, or not in the store when reporting).
+    Returns ``(stage, settings, record)`` per configuration, in order."""
+    protocol = DATASETS[dataset].protocol
+    tried: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    seen: set[str] = set()
+
+    def score(rec: dict[str, Any]) -> float:
+        return float(rec["validation"].get(rec["metric"], float("-inf")))
+
+    def best() -> dict[str, Any]:
+        return max(tried, key=lambda t: score(t[2]))[1]
+
+    def trial(stage: str, settings: dict[str, Any]) -> bool:
+        key = repr(sorted(settings.items()))
+        if key in seen:
+            return True
+        record = evaluate(settings)
+        if record is None:
+            return False
+        seen.add(key)
+        tried.append((stage, settings, record))
+        return True
+
+    losses = LOSSES[:1] if quick else LOSSES
+    for loss in losses:
+        for lr in LRS[:2] if quick else LRS:
+            if not trial("1 coarse", dict(recipe(protocol, loss), loss=loss, lr=lr)):
+                return tried
+    for l2 in L2S[2:4] if quick else L2S:
+        if not trial("2 l2", dict(best(), l2=l2)):
+            return tried
+    for axis, values in REFINE[:1] if quick else REFINE:
+        base = best()
+        if base["loss"] not in AXIS_LOSSES.get(axis, (base["loss"],)):
+            continue
+        for value in values(base)[:2] if quick else values(base):
+            if not trial(f"3 {axis}", dict(base, **{axis: value})):
+                return tried
+    return tried
+
+
+def chosen(tried: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> int | None:
+    """Index of the configuration with the best validation metric."""
+    if not tried:
+        return None
+    scores = [float(r["validation"].get(r["metric"], float("-inf"))) for _, _, r in tried]
+    return max(range(len(tried)), key=lambda i: scores[i])
+
+
+def report_lines(store: Store, quick: bool = False) -> list[str]:
+    """The "Recipe search" section of RESULTS.md, from the search's store."""
+    if not len(store):
+        return []
+    lines = [
+        "## Recipe search",
+        "",
+        "GMF with uniform negatives, seed 0, selected on the validation split only "
+        "(`benches/study/recipe.py`: a coarse grid of loss × learning rate, then L2, then one "
+        "axis at a time around the best). Every configuration tried, its best validation "
+        "metric and epoch; test metrics only for the chosen one.",
+        "",
+    ]
+    for dataset in SEARCH_DATASETS + (("tiny",) if quick else ()):
+        caps = {r["train"]["epochs"] for r in store if r["dataset"] == dataset}
+        for cap in sorted(caps):
+            tried = search(dataset, lookup(store, dataset, cap), quick=quick)
+            if tried:
+                lines += dataset_table(dataset, tried, cap)
+    return lines
+
+
+def lookup(store: Store, dataset: str, cap: int) -> Callable[[dict[str, Any]], Any]:
+    def get(settings: dict[str, Any]) -> dict[str, Any] | None:
+        return store.get(spec_for(dataset, settings, cap).key)
+
+    return get
+
+
+def dataset_table(
+    dataset: str, tried: list[tuple[str, dict[str, Any], dict[str, Any]]], cap: int
+) -> list[str]:
+    best = chosen(tried)
+    assert best is not None
+    metric = tried[0][2]["metric"]
+    head = ["stage", "loss", *SHOWN, f"val {metric}", "best epoch", "epochs", "min"]
+    rows = []
+    for n, (stage, settings, rec) in enumerate(tried):
+        cells = [stage, settings["loss"], *(str(settings.get(k, "")) for k in SHOWN)]
+        cells += [
+            f"{rec['validation'][metric]:.4f}",
+            str(rec["best_epoch"] + 1),
+            str(rec["epochs_run"]),
+            f"{rec['compute']['wall_seconds'] / 60:.1f}",
+        ]
+        if n == best:
+            cells = [f"**{c}**" for c in cells]
+        rows.append(cells)
+    rec = tried[best][2]
+    test = ", ".join(f"{k} {v:.4f}" for k, v in rec["test"].items())
+    from .report import table
+
+    return [
+        f"### {DATASETS[dataset].title} (epoch cap {cap})",
+        "",
+        *table(head, rows),
+        "",
+        f"Chosen (bold, best validation {metric} {fmt(rec['validation'][metric], 0, 1)}): "
+        f"test {test}.",
+        "",
+    ]
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python benches/study recipe", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--out", type=Path, help="output folder (default: docs; --quick: a temp folder)")
+    p.add_argument("--datasets", default=",".join(SEARCH_DATASETS), help="comma-separated")
+    p.add_argument("--budget", type=float, help="minutes after which no new run is started")
+    p.add_argument("--max-runs", type=int, help="train at most this many runs")
+    p.add_argument("--epochs-cap", type=int, help="cap every run's epochs")
+    p.add_argument("--quick", action="store_true", help="tiny data, 2 epochs, few configurations")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--commit", action="store_true", help="git-commit each record as it lands")
+    args = p.parse_args(argv)
+    from .cli import quick_folder
+
+    out = args.out or (quick_folder() if args.quick else ROOT / "docs")
+    datasets = ("tiny",) if args.quick else tuple(x for x in args.datasets.split(",") if x)
+    for d in datasets:
+        if d not in DATASETS:
+            raise SystemExit(f"unknown data set {d!r}; choose from {', '.join(SEARCH_DATASETS)}")
+    cap = args.epochs_cap if args.epochs_cap is not None else (2 if args.quick else None)
+    store = RecipeStore(out / "study" / "recipe", commit=args.commit)
+
+    import torch
+
+    import gnno
+
+    torch.set_num_threads(args.threads)
+    gnno.set_num_threads(args.threads)
+    started = time.monotonic()
+    trained = 0
+    for dataset in datasets:
+        data: list[StudyData] = []
+
+        def evaluate(settings: dict[str, Any], dataset: str = dataset, data: list = data) -> Any:
+            nonlocal trained
+            from .runner import train_run
+
+            spec = spec_for(dataset, settings, cap)
+            if spec.key in store:
+                return store.get(spec.key)
+            if args.max_runs is not None and trained >= args.max_runs:
+                return None
+            if args.budget is not None and time.monotonic() - started > args.budget * 60:
+                return None
+            if not data:
+                data.append(load(dataset, 0, out / "study" / "data"))
+            record = train_run(spec, data[0], args.device)
+            store.save(record)
+            trained += 1
+            m = record["metric"]
+            print(
+                f"recipe {dataset} [{trained}] {spec.key}: val {m} "
+                f"{record['validation'][m]:.4f} at epoch {record['best_epoch'] + 1} "
+                f"({record['compute']['wall_seconds']:.0f}s)",
+                flush=True,
+            )
+            return record
+
+        tried = search(dataset, evaluate, quick=args.quick)
+        best = chosen(tried)
+        if best is not None:
+            stage, settings, rec = tried[best]
+            print(f"{dataset}: best so far ({len(tried)} tried): {settings}", flush=True)
+    print(
+        f"recipe search: {trained} runs trained; `python benches/study --report-only` "
+        "adds them to RESULTS.md",
+        flush=True,
+    )
+    return 0
+
+
+__all__ = ["search", "chosen", "report_lines", "main", "RecipeStore", "SEARCH_DATASETS"]

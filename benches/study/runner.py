@@ -1,0 +1,194 @@
+"""Trains one run through ``gnno.Trainer`` and returns its record.
+
+The record holds the run's identity and settings, the per-epoch history
+(validation metrics, the drawn false-negative rate, timings and, for the
+gain sampler, its memory's ``H`` and ``G`` split into false and true
+negatives), the validation metrics of the best epoch, the test metrics of
+that epoch's model, and the compute it used.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import ROOT, StudyData
+from .plan import RunSpec
+
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, Any]:
+    """Trains ``spec`` on ``data`` to the recipe's epoch cap or early stop."""
+    import torch
+
+    from gnno.models import GMF
+    from gnno.samplers import build_sampler
+    from gnno.training import Trainer
+
+    splits = data.splits
+    t = dict(spec.train)
+    torch.manual_seed(spec.seed)
+    model = GMF(splits.n_users, splits.n_items, t["dim"], sparse=not t["dense"])
+    sampler = build_sampler(spec.sampler, splits.fit, seed=spec.seed, **spec.options)
+
+    def observe(trainer: Any, record: dict[str, Any]) -> None:
+        if spec.diagnostics and hasattr(trainer.sampler, "diagnostics"):
+            record["memory"] = memory_snapshot(trainer.sampler.diagnostics(), data.false_negatives)
+
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    trainer = Trainer(
+        model,
+        splits.fit,
+        sampler,
+        loss=spec.loss,
+        lr=t["lr"],
+        weight_decay=t["weight_decay"],
+        l2=t["l2"],
+        temperature=t["temperature"],
+        batch_size=t["batch_size"],
+        epochs=t["epochs"],
+        device=device,
+        seed=spec.seed,
+        evaluator=splits.validate,
+        metric=splits.metric,
+        patience=t["patience"],
+        refresh_every=t["refresh_every"],
+        negatives_per_pair=t["negatives"],
+        positives_per_group=t["positives_per_group"],
+        negatives_per_user=t["negatives_per_user"],
+        margin=t["margin"],
+        progress=False,
+        ground_truth=data.ground_truth,
+        on_epoch_end=observe,
+    )
+    result = trainer.fit()
+    test = splits.test(model)
+    return {
+        **spec.to_dict(),
+        "data_name": splits.name,
+        "metric": splits.metric,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "validation": result.best_metrics,
+        "test": test,
+        "history": result.history,
+        "compute": compute_info(device, time.perf_counter() - started, cpu_started),
+    }
+
+
+def memory_snapshot(diag: dict[str, np.ndarray], truth: Any) -> dict[str, Any]:
+    """``H`` and ``G`` of the sampler's memory split into false negatives
+    (items in ``truth``) and true ones: counts, means and quantiles, and how
+    well each separates them: ``auc_h`` = P(a false negative's ``H`` > a
+    true one's), ``auc_g`` = P(a false negative's ``G`` < a true one's)
+    (0.5: no separation; above: the direction GDNS relies on). ``G`` counts
+    only slots observed at least twice (the others have no gain yet)."""
+    items = diag["items"]
+    users = np.broadcast_to(np.arange(items.shape[0])[:, None], items.shape)
+    filled = items >= 0
+    u, j = users[filled].astype(np.int64), items[filled].astype(np.int64)
+    inside = (u < truth.n_users) & (j < truth.n_items)
+    is_fn = np.zeros(len(u), dtype=bool)
+    if inside.any():
+        is_fn[inside] = truth.contains(u[inside], j[inside])
+    h = diag["h"][filled].astype(np.float64)
+    g = diag["g"][filled].astype(np.float64)
+    has_g = diag["observations"][filled] >= 2
+    out: dict[str, Any] = {}
+    for label, mask in (("false", is_fn), ("true", ~is_fn)):
+        out[label] = {
+            "count": int(mask.sum()),
+            "h": summary(h[mask]),
+            "g": summary(g[mask & has_g]),
+        }
+    out["auc_h"] = auc(h[is_fn], h[~is_fn])
+    out["auc_g"] = auc(-g[is_fn & has_g], -g[~is_fn & has_g])
+    return out
+
+
+def summary(values: np.ndarray) -> dict[str, Any]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return {"n": 0}
+    return {
+        "n": int(len(values)),
+        "mean": float(values.mean()),
+        "quantiles": [float(x) for x in np.quantile(values, QUANTILES)],
+    }
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
+    """P(a value of ``positive`` > one of ``negative``), ties counting half
+    (the Mann–Whitney statistic); ``None`` when either side is empty."""
+    positive = positive[np.isfinite(positive)]
+    negative = negative[np.isfinite(negative)]
+    if len(positive) == 0 or len(negative) == 0:
+        return None
+    both = np.concatenate([positive, negative])
+    _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
+    # Average 1-based rank of each distinct value.
+    ends = np.cumsum(counts)
+    mid = ends - (counts - 1) / 2.0
+    ranks = mid[inverse]
+    n_pos, n_neg = len(positive), len(negative)
+    u = ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def compute_info(device: str, wall: float, cpu_started: float) -> dict[str, Any]:
+    """The machine and the compute of one run."""
+    import torch
+
+    import gnno
+
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "device": device,
+        "cpu": cpu_name(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gnno_threads": gnno.get_num_threads() if hasattr(gnno, "get_num_threads") else None,
+        "load": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gnno": getattr(gnno, "__version__", "?"),
+        "commit": git_commit(),
+        "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return ""
+
+
+__all__ = ["train_run", "memory_snapshot", "summary", "auc", "compute_info"]

@@ -1,0 +1,92 @@
+"""The study pipeline end to end (``python benches/study --quick``): plan,
+training, the run store, resuming, the report and the figures, on tiny
+synthetic data in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gnno
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "benches" / "study"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    # The subprocess imports the gnno this test imports.
+    here = str(Path(gnno.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(x for x in (here, env.get("PYTHONPATH")) if x)
+    return subprocess.run(
+        [sys.executable, str(STUDY), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("matplotlib")
+    out = tmp_path_factory.mktemp("study")
+    done = _run("--quick", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def test_quick_writes_runs_report_and_figures_under_out(quick: Path) -> None:
+    runs = sorted((quick / "study" / "runs").glob("*.json"))
+    assert len(runs) >= 6
+    record = json.loads(runs[0].read_text())
+    assert runs[0].stem == record["key"]
+    assert record["epochs_run"] == 2 and len(record["history"]) == 2
+    assert record["train"]["epochs"] == 2
+    assert record["compute"]["wall_seconds"] > 0
+    assert "false_negative_rate" in record["history"][0]
+    gains = [json.loads(p.read_text()) for p in runs if ".gain." in p.name]
+    memory = gains[0]["history"][-1]["memory"]
+    assert memory["false"]["count"] > 0 and memory["true"]["count"] > 0
+    assert 0.0 <= memory["auc_h"] <= 1.0
+    report = (quick / "RESULTS.md").read_text()
+    for part in ("## Compute", "Gain − DNS, paired by seed", "## Hypotheses", "needs engine"):
+        assert part in report
+    assert "fresh-10" in report and "not run yet" not in report.split("## Hypotheses")[1]
+    figures = sorted(p.name for p in (quick / "figures").glob("*.png"))
+    assert figures == ["tiny_gdns_h_g.png", "tiny_validation.png"]
+    # Nothing outside --out: the repository's docs are untouched.
+    assert not (ROOT / "docs" / "study" / "runs" / runs[0].name).exists()
+
+
+def test_resume_trains_nothing_and_report_only_reproduces_the_report(quick: Path) -> None:
+    before = (quick / "RESULTS.md").read_text()
+    again = _run("--quick", "--out", str(quick))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert ", 0 to train" in again.stdout
+    only = _run("--quick", "--report-only", "--out", str(quick))
+    assert only.returncode == 0, only.stdout + only.stderr
+    assert (quick / "RESULTS.md").read_text() == before
+
+
+def test_a_changed_setting_is_a_new_run(quick: Path) -> None:
+    listed = _run("--quick", "--list", "--epochs-cap", "1", "--out", str(quick))
+    assert listed.returncode == 0, listed.stderr
+    lines = [x for x in listed.stdout.splitlines() if "tier" in x]
+    assert lines and not any(x.startswith("done") for x in lines)
+
+
+def test_quick_recipe_search(tmp_path: Path) -> None:
+    done = _run("recipe", "--quick", "--out", str(tmp_path), "--max-runs", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "study" / "recipe").glob("*.json")]
+    assert len(records) == 3
+    assert {r["sampler"] for r in records} == {"uniform"}
+    assert len({r["train"]["lr"] for r in records}) >= 2
