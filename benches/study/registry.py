@@ -22,19 +22,19 @@ LOSSES = (DEFAULT_LOSS, *(x for x in ("softmax", "bpr", "group") if x != DEFAULT
 
 #: The study's name for a sampler option → the constructor keyword.
 OPTION: dict[str, str] = {
-    "popularity_exponent": "beta",  # PopularitySampler
-    "dns_candidates": "candidates",  # DNSSampler
-    "srns_memory": "s1",  # SRNSSampler
-    "srns_fresh": "s2",
-    "srns_alpha": "alpha",
-    "srns_temperature": "temperature",
+    "popularity_exponent": "popularity_beta",  # PopularitySampler
+    "dns_candidates": "fresh_candidates",  # DNSSampler
+    "srns_memory": "memory",  # SRNSSampler
+    "srns_fresh": "fresh",
+    "srns_alpha": "variance_weight",
+    "srns_temperature": "retain_temperature",
     "srns_history": "history",
     "srns_warmup": "warmup",
     "gain_fresh_candidates": "fresh_candidates",  # GainSampler
     "gain_memory_candidates": "memory_candidates",
     "gain_criterion": "criterion",
-    "gain_beta": "beta",
-    "gain_alpha": "alpha",
+    "gain_beta": "gain_beta",
+    "gain_alpha": "gain_alpha",
 }
 
 

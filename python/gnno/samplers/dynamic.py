@@ -377,8 +377,7 @@ class GainSampler(ScoreSampler):
     ``draw_temperature > 0`` samples ∝ softmax(criterion / draw_temperature)
     instead of taking the argmax.
 
-    The defaults are the best variant of ``benches/study.py`` (see
-    ``docs/RESULTS.md``): every draw picks among 5 fresh uniform candidates,
+    The defaults are the best variant of the first (20-epoch) study: every draw picks among 5 fresh uniform candidates,
     and the memory (top ``H``) tracks ``H`` and ``G``. Drawing from the
     memory (``memory_candidates > 0``) or amplifying the gain (``gain_beta``
     ≥ 10) lowered accuracy on MovieLens-1M.
