@@ -89,4 +89,6 @@ def test_quick_recipe_search(tmp_path: Path) -> None:
     records = [json.loads(p.read_text()) for p in (tmp_path / "study" / "recipe").glob("*.json")]
     assert len(records) == 3
     assert {r["sampler"] for r in records} == {"uniform"}
-    assert len({r["train"]["lr"] for r in records}) >= 2
+    # Three different configurations: two losses, then another L2.
+    assert len({json.dumps([r["loss"], r["train"]], sort_keys=True) for r in records}) == 3
+    assert len({r["loss"] for r in records}) == 2
