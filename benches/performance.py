@@ -115,12 +115,12 @@ def machine(env: dict[str, str]) -> dict[str, Any]:
 # -- 1. the pytest benchmarks ---------------------------------------------------------
 
 
-def run_benchmarks(env: dict[str, str], out: Path) -> list[dict[str, Any]]:
+def run_benchmarks(env: dict[str, str], out: Path, only: str | None = None) -> list[dict[str, Any]]:
     cmd = [
         sys.executable,
         "-m",
         "pytest",
-        str(BENCHES),
+        str(BENCHES / only) if only else str(BENCHES),
         "-q",
         "-p",
         "no:cacheprovider",
@@ -513,7 +513,37 @@ def write_report(path: Path, text: str) -> None:
 
     old = path.read_text() if path.exists() else ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(keep_sections(old, text, ("gpu",)))
+    path.write_text(keep_sections(old, text, ("gpu", "training")))
+
+
+def training_section(m: dict[str, Any], benches: list[dict[str, Any]]) -> str:
+    """The "sparse against dense training" section from ``bench_training``'s records."""
+    rows = [b for b in benches if "sparse vs dense" in b.get("name", "")]
+    lines = [
+        "## Training: sparse embedding updates against dense Adam",
+        "",
+        "One GMF epoch (d=64, BPR, one uniform negative per pair, batch 1024) with "
+        "`gnno.Trainer` on the default path (`GMF(sparse=True)`: SparseAdam updates only "
+        "the batch's rows, L2 on those rows) against a plain loop with dense `nn.Embedding` "
+        "tables and `torch.optim.Adam` (weight decay), the same batches and negatives, "
+        f"alternating round by round (`benches/bench_training.py`). {m['cpu']}, "
+        f"{m.get('torch_threads', 1)} torch thread(s); load average "
+        f"{m.get('load_before', '?')} before and {m.get('load_after', '?')} after; "
+        f"commit {m.get('commit', '?')}, {m.get('date', '?')}.",
+        "",
+        "| dataset | sparse epoch (s) | dense epoch (s) | speed-up | rounds |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for b in rows:
+        lines.append(
+            f"| {b['dataset']} | {fmt_s(b['rust_median_s'])} | {fmt_s(b['reference_median_s'])} "
+            f"| {b['ratio']:.1f}x | {b.get('rounds', 1)} |"
+        )
+    lines += [
+        "",
+        "Regenerate this section alone: `python benches/performance.py --only training`.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -530,7 +560,25 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="rewrite the report from --keep's file",
     )
+    parser.add_argument(
+        "--only",
+        choices=("training",),
+        help="run one part and rewrite only its section of --out",
+    )
     args = parser.parse_args(argv)
+    if args.only == "training":
+        from _sections import write_section
+
+        env = dict(os.environ, GNNO_BENCH_TORCH_THREADS=str(args.torch_threads))
+        m = machine(env)
+        m["torch_threads"] = args.torch_threads
+        m["load_before"] = load_average()
+        with tempfile.TemporaryDirectory(prefix="gnno-perf-") as tmp:
+            benches = run_benchmarks(env, Path(tmp) / "bench.json", "bench_training.py")
+        m["load_after"] = load_average()
+        write_section(args.out, "training", training_section(m, benches))
+        print(f"wrote the training section of {args.out}")
+        return 0
     if args.source is not None:
         saved = json.loads(args.source.read_text())
         write_report(
@@ -586,7 +634,12 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
         )
-    write_report(args.out, report(m, benches, refresh, draws, mem))
+    text = report(m, benches, refresh, draws, mem)
+    if any("sparse vs dense" in b.get("name", "") for b in benches):
+        from _sections import replace_section
+
+        text = replace_section(text, "training", training_section(m, benches))
+    write_report(args.out, text)
     print(f"wrote {args.out}")
     return 0
 
