@@ -54,6 +54,7 @@ def make(loss="bpr", seed=0, sampler_cls=UniformSampler, sparse=False, **options
         ("bpr", {"sparse": True, "l2": 1e-3, "negatives_per_pair": 4}),
         ("softmax", {"sparse": True, "temperature": 0.5, "negatives_per_pair": 4}),
         ("group", {"sparse": True, "l2": 1e-3}),
+        ("group_softmax", {"sparse": True, "temperature": 0.5, "negatives_per_user": 12}),
     ],
 )
 def test_training_learns(loss, options):
