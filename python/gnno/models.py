@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,7 +64,9 @@ class GMF(nn.Module):
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, users: torch.Tensor, items: torch.Tensor, *, with_penalty: bool = False
+    ) -> Any:
         """Scores ``r(users, items)``.
 
         ``users`` is ``(B,)`` (or any shape that broadcasts against ``items``
@@ -71,30 +74,38 @@ class GMF(nn.Module):
         ``(B, K)``, ``(B, K, C)``, ... The result has the broadcast shape of
         the two, ``items.shape`` in the usual cases. Ids are ``torch.long`` on
         the model's device.
+
+        ``with_penalty=True`` returns ``(scores, penalty(users, items))``
+        from one lookup of the rows (what ``gnno.Trainer`` uses with
+        ``l2 > 0``: half the embedding reads and sparse gradient entries of
+        scoring and penalising separately).
         """
-        a = self.user_embedding(users) * self.weight  # users.shape + (dim,)
+        p = self.user_embedding(users)
+        a = p * self.weight  # users.shape + (dim,)
+        b = self.item_embedding(items)
+        bias = self.item_bias(items).squeeze(-1) if self.item_bias is not None else None
         extra = items.dim() - users.dim()
+        a_rows = a
         if extra > 0:
             # (B, dim) -> (B, 1, ..., 1, dim) so that one user row meets all its items.
             a = a.reshape(users.shape + (1,) * extra + (self.dim,))
-        b = self.item_embedding(items)
         scores = (a * b).sum(dim=-1)
-        if self.item_bias is not None:
-            scores = scores + self.item_bias(items).squeeze(-1)
-        return scores
+        if bias is not None:
+            scores = scores + bias
+        if not with_penalty:
+            return scores
+        total = a_rows.pow(2).sum() + b.pow(2).sum()
+        if bias is not None:
+            total = total + bias.pow(2).sum()
+        return scores, total / max(1, users.shape[0])
 
     def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``(Σ_b ‖a_{users[b]}‖² + Σ ‖Q_items‖²) / len(users)``: the squared
-        norms of the rows a batch touches, per example. The user side is
-        ``a = w ⊙ P`` (what scores depend on), so moving scale between ``w``
-        and ``P`` cannot escape the penalty. ``items`` is ``(B,)`` or
-        ``(B, K)`` (a positive and its negatives)."""
-        a = self.user_embedding(users) * self.weight
-        b = self.item_embedding(items)
-        total = a.pow(2).sum() + b.pow(2).sum()
-        if self.item_bias is not None:
-            total = total + self.item_bias(items).pow(2).sum()
-        return total / max(1, users.shape[0])
+        """``(Σ_b ‖a_{users[b]}‖² + Σ ‖Q_items‖² [+ Σ c_items²]) / len(users)``:
+        the squared norms of the rows a batch touches, per example. The user
+        side is ``a = w ⊙ P`` (what scores depend on), so moving scale
+        between ``w`` and ``P`` cannot escape the penalty. ``items`` is
+        ``(B,)`` or ``(B, K)`` (a positive and its negatives)."""
+        return self(users, items, with_penalty=True)[1]
 
     def user_vectors(self) -> torch.Tensor:
         """``w ⊙ P`` (``(n_users, dim)``; with ``item_bias`` a column of ones

@@ -28,6 +28,7 @@ on its own ``ShardedSampler`` shard; see ``gnno.training.distributed``.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import math
@@ -294,6 +295,7 @@ class Trainer:
         self.train_data = train
         self.sampler = sampler
         self.optimizer = Optimizers(self.model, self.lr, self.weight_decay)
+        self._fused_penalty = "with_penalty" in inspect.signature(self.model.forward).parameters
         self.plan: PairPlan | GroupPlan | ddp.ShardPlan
         if self._dist is not None:
             self.plan = ddp.ShardPlan(
@@ -548,8 +550,7 @@ class Trainer:
         u, p, n = to_device(u, dev), to_device(p, dev), to_device(n, dev)
         if self.loss in GROUP_LOSSES:
             width = p.shape[1]
-            items = torch.cat([p, n], dim=1)
-            scores = self._net(u, items)
+            scores, pen = self._scores(u, torch.cat([p, n], dim=1))
             pos_mask = None if mask is None else to_device(mask, dev)
             if self.loss == "group":
                 loss = group_hinge_loss(
@@ -561,17 +562,28 @@ class Trainer:
                 )
         else:
             # One forward over (positive, negatives): (B, 1 + K).
-            items = torch.cat([p.unsqueeze(1), n], dim=1)
-            scores = self._net(u, items)
+            scores, pen = self._scores(u, torch.cat([p.unsqueeze(1), n], dim=1))
             if self.loss == "bpr":
                 loss = bpr_loss(scores[:, 0], scores[:, 1:])
             else:
                 loss = softmax_loss(scores[:, 0], scores[:, 1:], self.temperature)
-        objective = loss + self.l2 * penalty(self.model, u, items) if self.l2 else loss
+        objective = loss if pen is None else loss + self.l2 * pen
         self.optimizer.zero_grad()
         objective.backward()
         self.optimizer.step()
         return loss
+
+    def _scores(
+        self, users: torch.Tensor, items: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batch's scores and, with ``l2``, its penalty: from the same
+        lookup when the model's forward takes ``with_penalty`` (GMF), else
+        from ``model.penalty``."""
+        if not self.l2:
+            return self._net(users, items), None
+        if self._fused_penalty:
+            return self._net(users, items, with_penalty=True)
+        return self._net(users, items), penalty(self.model, users, items)
 
     # -- batches and their negatives ----------------------------------------------
     def _batches_with_negatives(self, epoch: int, n_steps: int) -> Iterator[_Batch]:
