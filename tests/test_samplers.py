@@ -239,3 +239,35 @@ def test_refresh_rejects_non_finite_scores():
     table[:, 3] = np.nan
     with pytest.raises(gnno.exceptions.NonFiniteError):
         gnno.GainSampler(train).refresh(TableModel(table))
+
+
+def test_gain_veto_and_warmup_are_settings_of_the_gain_sampler():
+    import gnno
+
+    train = gnno.datasets.synthetic(n_users=60, n_items=40, seed=2).train
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(train.n_users), 3)
+    positives = np.array([train.row(u)[0] for u in users])
+    for options in (
+        {"criterion": "gain_veto", "veto_threshold": 0.5, "fresh_candidates": 16},
+        {"criterion": "gain", "gain_warmup": 5.0, "gain_beta": 3.0},
+    ):
+        s = gnno.GainSampler(train, seed=1, **options)
+        for epoch in range(3):
+            s.set_epoch(epoch)
+            s.refresh_embeddings(
+                rng.normal(size=(train.n_users, 4)).astype(np.float32),
+                rng.normal(size=(train.n_items, 4)).astype(np.float32),
+            )
+            neg = s.sample_for_pairs(users, positives, 2)
+            assert not train.contains(np.repeat(users, 2), neg.reshape(-1)).any()
+        # The state round-trips the new options.
+        clone = gnno.GainSampler(train, seed=1, **options)
+        clone.load_state_dict(s.state_dict())
+        assert np.array_equal(clone.sample(users, 2), s.sample(users, 2))
+    with pytest.raises(GnnoError, match="draw_temperature"):
+        gnno.GainSampler(train, criterion="gain_veto", draw_temperature=0.5)
+    with pytest.raises(GnnoError, match="gain_warmup"):
+        gnno.GainSampler(train, gain_warmup=-1.0)
+    with pytest.raises(GnnoError, match="veto_threshold"):
+        gnno.GainSampler(train, criterion="gain_veto", veto_threshold=float("nan"))

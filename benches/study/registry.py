@@ -35,6 +35,8 @@ OPTION: dict[str, str] = {
     "gain_criterion": "criterion",
     "gain_beta": "gain_beta",
     "gain_alpha": "gain_alpha",
+    "gain_veto_threshold": "veto_threshold",
+    "gain_warmup": "gain_warmup",
 }
 
 
@@ -215,13 +217,20 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
         "G normalised per user (rank or z-score among the user's candidates)",
         None,
     ),
-    Hypothesis(
-        "gain-veto",
-        "the gain as a veto: the hardest of c = 10–32 candidates whose gain does not mark it "
-        "a likely false negative",
-        None,
+    *(
+        Hypothesis(
+            f"gain-veto-{c}",
+            f"the gain as a veto: the hardest of {c} candidates whose gain does not mark it "
+            "a likely false negative (G below g0: its H did not fall)",
+            options(gain_criterion="gain_veto", gain_fresh_candidates=c, gain_veto_threshold=0.5),
+        )
+        for c in (16, 32)
     ),
-    Hypothesis("ramped-beta", "a gain weight β that ramps up over training", None),
+    Hypothesis(
+        "ramped-beta",
+        "a gain weight β = 3 that ramps up from 0 over the first 10 epochs (SRNS's warm-up)",
+        options(gain_beta=3.0, gain_warmup=10.0),
+    ),
     Hypothesis("h-slope", "the slope of H over the last W refreshes instead of one step", None),
 )
 

@@ -106,6 +106,8 @@ class DynamicSampler:
         temperature: float = 0.0,
         gain_positives: int = 0,
         memory_step: bool = False,
+        veto_threshold: float = 0.5,
+        gain_warmup: float = 0.0,
     ) -> DynamicSampler: ...
     @property
     def width(self) -> int: ...

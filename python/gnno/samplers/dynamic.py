@@ -33,7 +33,7 @@ from gnno.scoring import model_vectors, require_model, score_pairs
 #: retain_temperature) (SRNS), or uniformly at random.
 Retain = Literal["top", "softmax", "softmax_score", "random"]
 #: What a draw maximises among its candidates (see ``GainSampler``).
-Criterion = Literal["score", "hardness", "gain", "gain_additive", "gain_only", "srns"]
+Criterion = Literal["score", "hardness", "gain", "gain_additive", "gain_only", "gain_veto", "srns"]
 
 _RETAIN: tuple[str, ...] = get_args(Retain)
 _CRITERIA: tuple[str, ...] = get_args(Criterion)
@@ -363,8 +363,14 @@ class GainSampler(ScoreSampler):
       scaled up for negatives whose ``H`` keeps falling (true negatives) and
       down for those whose ``H`` holds or rises (likely false negatives);
     * ``"gain_additive"``: ``σ(r_uj − r_ui) + β·(G_j − g0)``;
+    * ``"gain_veto"``: the hardest candidate whose ``G_j ≥ veto_threshold``
+      (the gain vetoes likely false negatives among the hardest), the
+      hardest of all when every candidate is vetoed; deterministic;
     * ``"hardness"``: ``σ(r_uj − r_ui)``; ``"score"``: ``r_uj`` (DNS);
       ``"gain_only"``: ``G_j``.
+
+    ``gain_warmup > 0`` ramps ``β`` linearly from 0 over that many epochs
+    (``β·min(1, epoch / gain_warmup)``, as SRNS ramps its variance term).
 
     ``G_j`` is the memory's running gain for a slot observed at least twice;
     for any other candidate it is the one-step gain
@@ -377,8 +383,9 @@ class GainSampler(ScoreSampler):
     ``draw_temperature > 0`` samples ∝ softmax(criterion / draw_temperature)
     instead of taking the argmax.
 
-    The defaults are the best variant of the first (20-epoch) study: every draw picks among 5 fresh uniform candidates,
-    and the memory (top ``H``) tracks ``H`` and ``G``. Drawing from the
+    The defaults are the best variant of the first (20-epoch) study: every
+    draw picks among 5 fresh uniform candidates, and the memory (top ``H``)
+    tracks ``H`` and ``G``. Drawing from the
     memory (``memory_candidates > 0``) or amplifying the gain (``gain_beta``
     ≥ 10) lowered accuracy on MovieLens-1M.
     """
@@ -402,6 +409,8 @@ class GainSampler(ScoreSampler):
         draw_temperature: float = 0.0,
         gain_positives: int = 32,
         popularity_beta: float | None = None,
+        veto_threshold: float = 0.5,
+        gain_warmup: float = 0.0,
         seed: int = 0,
     ) -> None:
         if retain not in _RETAIN:
@@ -428,7 +437,14 @@ class GainSampler(ScoreSampler):
             "popularity_beta": None
             if popularity_beta is None
             else finite_float(popularity_beta, "popularity_beta", low=0.0),
+            "veto_threshold": finite_float(veto_threshold, "veto_threshold"),
+            "gain_warmup": finite_float(gain_warmup, "gain_warmup", low=0.0),
         }
+        if criterion == "gain_veto" and options["draw_temperature"] != 0.0:
+            raise GnnoError(
+                "criterion='gain_veto' is deterministic: draw_temperature must be 0, "
+                f"got {draw_temperature!r}"
+            )
         super().__init__(
             train,
             seed=seed,
@@ -449,4 +465,6 @@ class GainSampler(ScoreSampler):
             beta=options["gain_beta"],
             temperature=options["draw_temperature"],
             gain_positives=options["gain_positives"],
+            veto_threshold=options["veto_threshold"],
+            gain_warmup=options["gain_warmup"],
         )

@@ -109,20 +109,29 @@ fn parse_retain(name: &str, temperature: f32) -> PyResult<Retain> {
     })
 }
 
-fn parse_criterion(name: &str, beta: f32, srns_alpha: f32, warmup: f32) -> PyResult<Criterion> {
+fn parse_criterion(
+    name: &str,
+    beta: f32,
+    srns_alpha: f32,
+    warmup: f32,
+    veto_threshold: f32,
+) -> PyResult<Criterion> {
     Ok(match name {
         "score" => Criterion::Score,
         "hardness" => Criterion::Hardness,
         "gain" => Criterion::Gain { beta },
         "gain_additive" => Criterion::GainAdditive { beta },
         "gain_only" => Criterion::GainOnly,
+        "gain_veto" => Criterion::GainVeto {
+            threshold: veto_threshold,
+        },
         "srns" => Criterion::Srns {
             alpha: srns_alpha,
             warmup,
         },
         other => {
             return Err(GnnoError::new_err(format!(
-            "criterion must be 'score', 'hardness', 'gain', 'gain_additive', 'gain_only' or 'srns', got {other:?}"
+            "criterion must be 'score', 'hardness', 'gain', 'gain_additive', 'gain_only', 'gain_veto' or 'srns', got {other:?}"
         )))
         }
     })
@@ -175,7 +184,8 @@ impl PyDynamicSampler {
         train, seed, *, popularity_beta=None, slots=0, fresh=0, history=0, retain="top",
         retain_temperature=1.0, alpha=0.2, eps=1e-6, g0=0.5, max_positives=None,
         memory_candidates=0, fresh_candidates=1, criterion="score", beta=0.0,
-        srns_alpha=0.0, warmup=0.0, temperature=0.0, gain_positives=0, memory_step=false
+        srns_alpha=0.0, warmup=0.0, temperature=0.0, gain_positives=0, memory_step=false,
+        veto_threshold=0.5, gain_warmup=0.0
     ))]
     fn new(
         py: Python<'_>,
@@ -200,6 +210,8 @@ impl PyDynamicSampler {
         temperature: f32,
         gain_positives: usize,
         memory_step: bool,
+        veto_threshold: f32,
+        gain_warmup: f32,
     ) -> PyResult<Self> {
         let refresh = RefreshConfig {
             slots,
@@ -214,10 +226,11 @@ impl PyDynamicSampler {
         let draw = DrawConfig {
             memory_candidates,
             fresh_candidates,
-            criterion: parse_criterion(criterion, beta, srns_alpha, warmup)?,
+            criterion: parse_criterion(criterion, beta, srns_alpha, warmup, veto_threshold)?,
             temperature,
             gain_positives,
             memory_step,
+            gain_warmup,
         };
         let t = train.inner.clone();
         let inner = crate::errors::released(py, move || {

@@ -21,6 +21,11 @@ pub enum Criterion {
     GainAdditive { beta: f32 },
     /// `G_j` alone (an ablation: picks easy negatives).
     GainOnly,
+    /// The gain as a veto: the hardest candidate (by `σ(s_j − s_i)`) whose
+    /// `G_j ≥ threshold`, i.e. whose `H` is not marked as holding or
+    /// rising like a false negative's; the hardest of all when every
+    /// candidate is vetoed. Deterministic (no draw temperature).
+    GainVeto { threshold: f32 },
     /// `σ(s_j − s_i) + alpha·min(1, epoch/warmup)·std_j` (SRNS).
     Srns { alpha: f32, warmup: f32 },
 }
@@ -38,6 +43,9 @@ pub struct DrawConfig {
     /// Before each vector-scored draw, update the memory of the batch's
     /// users: top up with `fresh` candidates, retain `slots` (SRNS's step).
     pub memory_step: bool,
+    /// Epochs over which the gain weight `beta` of `Gain` / `GainAdditive`
+    /// ramps up linearly from 0 (as SRNS's warm-up does); 0 = no ramp.
+    pub gain_warmup: f32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,10 +86,23 @@ impl DrawConfig {
                 self.temperature
             )));
         }
+        if !(self.gain_warmup.is_finite() && self.gain_warmup >= 0.0) {
+            return Err(Error::value(format!(
+                "gain_warmup must be finite and >= 0, got {}",
+                self.gain_warmup
+            )));
+        }
         match self.criterion {
             Criterion::Gain { beta } | Criterion::GainAdditive { beta } if !beta.is_finite() => {
                 Err(Error::value(format!("beta must be finite, got {beta}")))
             }
+            Criterion::GainVeto { threshold } if !threshold.is_finite() => Err(Error::value(
+                format!("veto threshold must be finite, got {threshold}"),
+            )),
+            Criterion::GainVeto { .. } if self.temperature != 0.0 => Err(Error::value(format!(
+                "the gain veto is deterministic: draw temperature must be 0, got {}",
+                self.temperature
+            ))),
             Criterion::Srns { alpha, warmup }
                 if !(alpha.is_finite() && warmup.is_finite() && warmup >= 0.0) =>
             {

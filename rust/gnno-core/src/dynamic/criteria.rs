@@ -42,12 +42,63 @@ impl DrawContext<'_> {
         scores: &[f32],
         rng: &mut Rng,
     ) -> i64 {
-        if let Criterion::Gain { beta } = self.cfg.criterion {
-            if self.cfg.temperature == 0.0 && items.len() <= PRUNE_MAX {
+        match self.cfg.criterion {
+            Criterion::Gain { beta } if self.cfg.temperature == 0.0 && items.len() <= PRUNE_MAX => {
+                let beta = self.ramped(beta);
                 return self.choose_gain_argmax(u, anchor, s_i, items, scores, beta);
             }
+            Criterion::GainVeto { threshold } => {
+                return self.choose_veto(u, anchor, s_i, items, scores, threshold);
+            }
+            _ => {}
         }
         self.choose_scan(u, anchor, s_i, items, scores, rng)
+    }
+
+    /// `beta` scaled by the gain warm-up: `min(1, epoch / gain_warmup)`.
+    pub(super) fn ramped(&self, beta: f32) -> f32 {
+        let w = self.cfg.gain_warmup;
+        if w > 0.0 {
+            beta * (self.epoch as f32 / w).min(1.0)
+        } else {
+            beta
+        }
+    }
+
+    /// The hardest candidate whose gain is at least `threshold` (ties to
+    /// the earlier candidate); the hardest overall when all are vetoed.
+    /// Candidates are visited in decreasing hardness, so the gain is
+    /// computed only until the first one passes.
+    pub(super) fn choose_veto(
+        &self,
+        u: usize,
+        anchor: i64,
+        s_i: f32,
+        items: &[i64],
+        scores: &[f32],
+        threshold: f32,
+    ) -> i64 {
+        let hard = |s_j: f32| {
+            if anchor >= 0 {
+                sigmoid(s_j - s_i)
+            } else {
+                sigmoid(s_j)
+            }
+        };
+        let mut order: Vec<(f32, usize)> = scores
+            .iter()
+            .enumerate()
+            .map(|(c, &s)| (hard(s), c))
+            .collect();
+        // Decreasing hardness, ties to the lower index; NaN-free (scores are
+        // checked finite before any draw).
+        order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, c) in &order {
+            if self.gain(u, items[c], scores[c]) >= threshold {
+                return items[c];
+            }
+        }
+        items[order[0].1]
     }
 
     /// Every candidate's criterion, the best kept (ties to the earlier
@@ -144,11 +195,14 @@ impl DrawContext<'_> {
             Criterion::Score => s_j,
             Criterion::Hardness => hard(),
             Criterion::Gain { beta } => {
+                let beta = self.ramped(beta);
                 hard() * (1.0 + beta * (self.gain(u, j, s_j) - self.refresh.g0)).max(0.0)
             }
             Criterion::GainAdditive { beta } => {
-                hard() + beta * (self.gain(u, j, s_j) - self.refresh.g0)
+                hard() + self.ramped(beta) * (self.gain(u, j, s_j) - self.refresh.g0)
             }
+            // Chosen by `choose_veto`; as a score, its hardness.
+            Criterion::GainVeto { .. } => hard(),
             Criterion::GainOnly => self.gain(u, j, s_j),
             Criterion::Srns { alpha, warmup } => {
                 let ramp = if warmup <= 0.0 {

@@ -48,7 +48,10 @@ impl DynamicSampler {
         let cap = self.draw_cfg.gain_positives;
         let uses_gain = matches!(
             self.draw_cfg.criterion,
-            Criterion::Gain { .. } | Criterion::GainAdditive { .. } | Criterion::GainOnly
+            Criterion::Gain { .. }
+                | Criterion::GainAdditive { .. }
+                | Criterion::GainOnly
+                | Criterion::GainVeto { .. }
         );
         let (Some(prev), Some(now)) = (prev, now) else {
             return Ok(None);

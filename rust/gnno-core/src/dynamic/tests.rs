@@ -53,6 +53,7 @@ fn gain_sampler(train: Arc<Interactions>) -> DynamicSampler {
             temperature: 0.0,
             gain_positives: 16,
             memory_step: false,
+            gain_warmup: 0.0,
         },
         7,
     )
@@ -130,6 +131,7 @@ fn dns_picks_the_highest_scored_candidate() {
             temperature: 0.0,
             gain_positives: 0,
             memory_step: false,
+            gain_warmup: 0.0,
         },
         1,
     )
@@ -177,6 +179,7 @@ fn sampler(
             temperature,
             gain_positives: 16,
             memory_step: false,
+            gain_warmup: 0.0,
         },
         3,
     )
@@ -392,6 +395,7 @@ fn impossible_sizes_are_errors_naming_the_value() {
                 temperature: 0.0,
                 gain_positives: 1 << 62,
                 memory_step: false,
+                gain_warmup: 0.0,
             },
             1,
         )
@@ -426,4 +430,112 @@ fn restore_validates_before_changing_anything() {
     assert!(s.restore_memory(bad, 1).is_err());
     assert_eq!(format!("{:?}", s.memory().state()), format!("{good:?}"));
     assert_eq!(s.refreshes(), 0);
+}
+
+/// The veto picks the hardest candidate whose gain passes the threshold,
+/// or the hardest of all when none does.
+#[test]
+fn gain_veto_picks_the_hardest_candidate_it_does_not_veto() {
+    let train = data();
+    let mut rng = Rng::new(29);
+    let slots = 6;
+    for &threshold in &[0.2f32, 0.5, 0.8, 2.0] {
+        let crit = Criterion::GainVeto { threshold };
+        let mut s = sampler(train.clone(), slots, slots, 0, crit, 0.0, 0.5);
+        known_memory(&mut s, &mut rng);
+        let users: Vec<i64> = (0..40).collect();
+        let p = s.propose(&users, None, 3).unwrap();
+        let scores: Vec<f32> = p
+            .items
+            .iter()
+            .map(|_| (rng.uniform() as f32 - 0.5) * 6.0)
+            .collect();
+        let anchor_scores: Vec<f32> = (0..40).map(|_| rng.uniform() as f32 - 0.5).collect();
+        let out = s.select(&users, &p, 3, &scores, &anchor_scores).unwrap();
+        let mut vetoed_all = 0;
+        for (d, &chosen) in out.iter().enumerate() {
+            let row = d / 3;
+            let hard = |k: usize| sigmoid(scores[k] - anchor_scores[row]);
+            let hardest = |ks: &[usize]| {
+                ks.iter()
+                    .copied()
+                    .fold(None, |b: Option<usize>, k| match b {
+                        Some(b) if hard(b) >= hard(k) => Some(b),
+                        _ => Some(k),
+                    })
+                    .unwrap()
+            };
+            let all: Vec<usize> = (d * slots..(d + 1) * slots).collect();
+            let passing: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&k| memory_gain(&s, row, p.items[k]) >= threshold)
+                .collect();
+            let want = if passing.is_empty() {
+                vetoed_all += 1;
+                hardest(&all)
+            } else {
+                hardest(&passing)
+            };
+            assert_eq!(chosen, p.items[want], "threshold {threshold}: draw {d}");
+        }
+        // A threshold above every gain vetoes everything: plain hardness.
+        if threshold > 1.5 {
+            assert_eq!(vetoed_all, out.len());
+        }
+    }
+    // A draw temperature makes no sense for a veto.
+    let mut cfg = *sampler(train.clone(), 4, 4, 0, Criterion::Hardness, 0.0, 0.5).draw_config();
+    cfg.criterion = Criterion::GainVeto { threshold: 0.5 };
+    cfg.temperature = 1.0;
+    assert!(cfg.validate().is_err());
+}
+
+/// With `gain_warmup`, β ramps from 0: at epoch 0 the gain criterion is
+/// plain hardness, after the warm-up it is the full criterion.
+#[test]
+fn gain_warmup_ramps_beta_from_zero() {
+    let train = data();
+    let slots = 6;
+    let draws = |warmup: f32, epoch: u64, crit: Criterion, rng: &mut Rng| {
+        let mut s = sampler(train.clone(), slots, slots, 0, crit, 0.0, 0.5);
+        let mut cfg = *s.draw_config();
+        cfg.gain_warmup = warmup;
+        s = DynamicSampler::new(
+            train.clone(),
+            Proposal::Uniform,
+            *s.refresh_config(),
+            cfg,
+            3,
+        )
+        .unwrap();
+        known_memory(&mut s, &mut Rng::new(5));
+        s.set_epoch(epoch);
+        let users: Vec<i64> = (0..40).collect();
+        let p = s.propose(&users, None, 3).unwrap();
+        let scores: Vec<f32> = p
+            .items
+            .iter()
+            .map(|_| (rng.uniform() as f32 - 0.5) * 6.0)
+            .collect();
+        let anchors: Vec<f32> = (0..40).map(|_| 0.0).collect();
+        s.select(&users, &p, 3, &scores, &anchors).unwrap()
+    };
+    let gain = Criterion::Gain { beta: 5.0 };
+    let seed = |n| Rng::new(n);
+    // Epoch 0 of a 10-epoch warm-up: β = 0, the pick is the hardest.
+    assert_eq!(
+        draws(10.0, 0, gain, &mut seed(1)),
+        draws(0.0, 0, Criterion::Hardness, &mut seed(1))
+    );
+    // Past the warm-up: the full β.
+    assert_eq!(
+        draws(10.0, 12, gain, &mut seed(2)),
+        draws(0.0, 12, gain, &mut seed(2))
+    );
+    // Halfway: β / 2.
+    assert_eq!(
+        draws(10.0, 5, gain, &mut seed(3)),
+        draws(0.0, 5, Criterion::Gain { beta: 2.5 }, &mut seed(3))
+    );
 }
