@@ -251,6 +251,7 @@ def test_gain_veto_and_warmup_are_settings_of_the_gain_sampler():
     for options in (
         {"criterion": "gain_veto", "veto_threshold": 0.5, "fresh_candidates": 16},
         {"criterion": "gain", "gain_warmup": 5.0, "gain_beta": 3.0},
+        {"criterion": "gain_normalized", "gain_beta": 1.0, "fresh_candidates": 8},
     ):
         s = gnno.GainSampler(train, seed=1, **options)
         for epoch in range(3):

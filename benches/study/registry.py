@@ -214,8 +214,9 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
     ),
     Hypothesis(
         "per-user-g",
-        "G normalised per user (rank or z-score among the user's candidates)",
-        None,
+        "G standardised per user (z-score against the user's memory gains), so that β means "
+        "the same for every user; β = 1 over 16 candidates",
+        options(gain_criterion="gain_normalized", gain_beta=1.0, gain_fresh_candidates=16),
     ),
     *(
         Hypothesis(

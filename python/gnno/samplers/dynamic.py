@@ -33,7 +33,16 @@ from gnno.scoring import model_vectors, require_model, score_pairs
 #: retain_temperature) (SRNS), or uniformly at random.
 Retain = Literal["top", "softmax", "softmax_score", "random"]
 #: What a draw maximises among its candidates (see ``GainSampler``).
-Criterion = Literal["score", "hardness", "gain", "gain_additive", "gain_only", "gain_veto", "srns"]
+Criterion = Literal[
+    "score",
+    "hardness",
+    "gain",
+    "gain_additive",
+    "gain_only",
+    "gain_normalized",
+    "gain_veto",
+    "srns",
+]
 
 _RETAIN: tuple[str, ...] = get_args(Retain)
 _CRITERIA: tuple[str, ...] = get_args(Criterion)
@@ -363,6 +372,10 @@ class GainSampler(ScoreSampler):
       scaled up for negatives whose ``H`` keeps falling (true negatives) and
       down for those whose ``H`` holds or rises (likely false negatives);
     * ``"gain_additive"``: ``σ(r_uj − r_ui) + β·(G_j − g0)``;
+    * ``"gain_normalized"``: ``σ(r_uj − r_ui)·max(0, 1 + β·z_j)`` with
+      ``z_j = (G_j − μ_u)/σ_u``, the gain standardised by the mean and spread
+      of the user's memory gains, so that ``β`` means the same for every
+      user (``z_j = 0`` until the user has two slots observed twice);
     * ``"gain_veto"``: the hardest candidate whose ``G_j ≥ veto_threshold``
       (the gain vetoes likely false negatives among the hardest), the
       hardest of all when every candidate is vetoed; deterministic;

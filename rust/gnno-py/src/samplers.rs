@@ -122,6 +122,7 @@ fn parse_criterion(
         "gain" => Criterion::Gain { beta },
         "gain_additive" => Criterion::GainAdditive { beta },
         "gain_only" => Criterion::GainOnly,
+        "gain_normalized" => Criterion::GainNormalized { beta },
         "gain_veto" => Criterion::GainVeto {
             threshold: veto_threshold,
         },
@@ -131,7 +132,7 @@ fn parse_criterion(
         },
         other => {
             return Err(GnnoError::new_err(format!(
-            "criterion must be 'score', 'hardness', 'gain', 'gain_additive', 'gain_only', 'gain_veto' or 'srns', got {other:?}"
+            "criterion must be 'score', 'hardness', 'gain', 'gain_additive', 'gain_only', 'gain_normalized', 'gain_veto' or 'srns', got {other:?}"
         )))
         }
     })

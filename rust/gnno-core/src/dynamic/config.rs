@@ -21,6 +21,11 @@ pub enum Criterion {
     GainAdditive { beta: f32 },
     /// `G_j` alone (an ablation: picks easy negatives).
     GainOnly,
+    /// `σ(s_j − s_i)·max(0, 1 + beta·z_j)` with `z_j = (G_j − μ_u)/σ_u`, the
+    /// gain standardised by the mean and spread of the user's memory gains
+    /// (slots observed at least twice), so that `beta` means the same for
+    /// every user; `z_j = 0` while the user has fewer than two such slots.
+    GainNormalized { beta: f32 },
     /// The gain as a veto: the hardest candidate (by `σ(s_j − s_i)`) whose
     /// `G_j ≥ threshold`, i.e. whose `H` is not marked as holding or
     /// rising like a false negative's; the hardest of all when every
@@ -93,7 +98,11 @@ impl DrawConfig {
             )));
         }
         match self.criterion {
-            Criterion::Gain { beta } | Criterion::GainAdditive { beta } if !beta.is_finite() => {
+            Criterion::Gain { beta }
+            | Criterion::GainAdditive { beta }
+            | Criterion::GainNormalized { beta }
+                if !beta.is_finite() =>
+            {
                 Err(Error::value(format!("beta must be finite, got {beta}")))
             }
             Criterion::GainVeto { threshold } if !threshold.is_finite() => Err(Error::value(

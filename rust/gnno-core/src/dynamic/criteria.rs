@@ -50,9 +50,57 @@ impl DrawContext<'_> {
             Criterion::GainVeto { threshold } => {
                 return self.choose_veto(u, anchor, s_i, items, scores, threshold);
             }
+            Criterion::GainNormalized { beta } => {
+                let (mu, sd) = self.user_gain_stats(u);
+                let beta = self.ramped(beta);
+                let mut best = 0usize;
+                let mut best_v = f32::NEG_INFINITY;
+                for (c, (&j, &s_j)) in items.iter().zip(scores).enumerate() {
+                    let hard = if anchor >= 0 {
+                        sigmoid(s_j - s_i)
+                    } else {
+                        sigmoid(s_j)
+                    };
+                    let z = if sd > 0.0 {
+                        (self.gain(u, j, s_j) - mu) / sd
+                    } else {
+                        0.0
+                    };
+                    let mut v = hard * (1.0 + beta * z).max(0.0);
+                    if self.cfg.temperature > 0.0 {
+                        v = v / self.cfg.temperature + rng.gumbel() as f32;
+                    }
+                    if v > best_v || c == 0 {
+                        best_v = v;
+                        best = c;
+                    }
+                }
+                return items[best];
+            }
             _ => {}
         }
         self.choose_scan(u, anchor, s_i, items, scores, rng)
+    }
+
+    /// Mean and (population) standard deviation of the gains of `u`'s
+    /// memory slots observed at least twice; `(0, 0)` with fewer than two.
+    pub(super) fn user_gain_stats(&self, u: usize) -> (f32, f32) {
+        let m = self.memory;
+        let (mut n, mut sum, mut sq) = (0usize, 0f64, 0f64);
+        for s in m.range(u) {
+            if m.items[s] >= 0 && m.obs[s] >= 2 {
+                let g = f64::from(m.g[s]);
+                n += 1;
+                sum += g;
+                sq += g * g;
+            }
+        }
+        if n < 2 {
+            return (0.0, 0.0);
+        }
+        let mean = sum / n as f64;
+        let var = (sq / n as f64 - mean * mean).max(0.0);
+        (mean as f32, var.sqrt() as f32)
     }
 
     /// `beta` scaled by the gain warm-up: `min(1, epoch / gain_warmup)`.
@@ -201,8 +249,9 @@ impl DrawContext<'_> {
             Criterion::GainAdditive { beta } => {
                 hard() + self.ramped(beta) * (self.gain(u, j, s_j) - self.refresh.g0)
             }
-            // Chosen by `choose_veto`; as a score, its hardness.
-            Criterion::GainVeto { .. } => hard(),
+            // Chosen in `choose` (they need the whole row); as a score, the
+            // hardness.
+            Criterion::GainVeto { .. } | Criterion::GainNormalized { .. } => hard(),
             Criterion::GainOnly => self.gain(u, j, s_j),
             Criterion::Srns { alpha, warmup } => {
                 let ramp = if warmup <= 0.0 {

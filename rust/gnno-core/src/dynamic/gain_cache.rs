@@ -52,6 +52,7 @@ impl DynamicSampler {
                 | Criterion::GainAdditive { .. }
                 | Criterion::GainOnly
                 | Criterion::GainVeto { .. }
+                | Criterion::GainNormalized { .. }
         );
         let (Some(prev), Some(now)) = (prev, now) else {
             return Ok(None);

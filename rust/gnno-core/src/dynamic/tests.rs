@@ -539,3 +539,51 @@ fn gain_warmup_ramps_beta_from_zero() {
         draws(0.0, 5, Criterion::Gain { beta: 2.5 }, &mut seed(3))
     );
 }
+
+/// The normalised gain criterion picks the argmax of
+/// `hard·max(0, 1 + β·(G − μ_u)/σ_u)` over each draw's candidates, with the
+/// user's memory statistics.
+#[test]
+fn normalised_gain_picks_what_its_formula_says() {
+    let train = data();
+    let mut rng = Rng::new(37);
+    let slots = 6;
+    for &beta in &[0.0f32, 0.5, 2.0] {
+        let crit = Criterion::GainNormalized { beta };
+        let mut s = sampler(train.clone(), slots, slots, 0, crit, 0.0, 0.5);
+        known_memory(&mut s, &mut rng);
+        let users: Vec<i64> = (0..40).collect();
+        let p = s.propose(&users, None, 2).unwrap();
+        let scores: Vec<f32> = p
+            .items
+            .iter()
+            .map(|_| (rng.uniform() as f32 - 0.5) * 6.0)
+            .collect();
+        let anchor_scores: Vec<f32> = (0..40).map(|_| rng.uniform() as f32 - 0.5).collect();
+        let out = s.select(&users, &p, 2, &scores, &anchor_scores).unwrap();
+        for (d, &chosen) in out.iter().enumerate() {
+            let u = d / 2;
+            let m = s.memory();
+            let gs: Vec<f64> = m.range(u).map(|k| f64::from(m.g[k])).collect();
+            let mean = gs.iter().sum::<f64>() / gs.len() as f64;
+            let sd =
+                (gs.iter().map(|g| (g - mean) * (g - mean)).sum::<f64>() / gs.len() as f64).sqrt();
+            let value = |k: usize| {
+                let z = (f64::from(memory_gain(&s, u, p.items[k])) - mean) / sd;
+                f64::from(sigmoid(scores[k] - anchor_scores[u]))
+                    * (1.0 + f64::from(beta) * z).max(0.0)
+            };
+            let c = d * slots..(d + 1) * slots;
+            let best = c.clone().fold(
+                c.start,
+                |b, k| if value(k) > value(b) + 1e-6 { k } else { b },
+            );
+            let got = c.clone().find(|&k| p.items[k] == chosen).unwrap();
+            // f32 against f64 arithmetic: the pick is the argmax up to rounding.
+            assert!(
+                (value(got) - value(best)).abs() < 1e-4,
+                "beta {beta}: draw {d} chose {got}, argmax {best}"
+            );
+        }
+    }
+}
