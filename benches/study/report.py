@@ -15,6 +15,7 @@ from .plan import TIERS, PlanConfig, RunSpec, baseline, hypothesis_spec, main_ru
 from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLERS
 from .store import Store
 from .summarize import compute_summary, fmt, fn_rate, outside_spread, paired, stat
+from .targets import target_lines
 
 
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -57,6 +58,7 @@ def write_report(
         "",
     ]
     lines += compute_lines(done)
+    lines += target_lines(store, planned)
     lines += settings_lines(config)
     for dataset in config.datasets:
         lines += dataset_lines(store, main, dataset, out, figures)
