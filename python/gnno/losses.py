@@ -63,19 +63,7 @@ def group_hinge_loss(
     negatives) are an ``EmptyInputError``.
     """
     margin = finite_float(margin, "margin", low=0.0)
-    pos_scores = _as_rows(pos_scores, "pos_scores")
-    neg_scores = _as_rows(neg_scores, "neg_scores")
-    if pos_scores.shape[0] != neg_scores.shape[0]:
-        raise ShapeError(
-            f"pos_scores and neg_scores must have the same number of rows, "
-            f"got {pos_scores.shape[0]} and {neg_scores.shape[0]}"
-        )
-    if pos_scores.numel() == 0 or neg_scores.numel() == 0:
-        raise EmptyInputError(
-            f"group_hinge_loss needs at least one positive and one negative, got pos_scores "
-            f"of shape {tuple(pos_scores.shape)} and neg_scores of shape "
-            f"{tuple(neg_scores.shape)}"
-        )
+    pos_scores, neg_scores = _groups(pos_scores, neg_scores, "group_hinge_loss")
     pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
     neg_mask = _check_mask(neg_mask, neg_scores, "neg_mask")
 
@@ -149,6 +137,20 @@ def group_softmax_loss(
     negatives within a user's group, with a softmax instead of the hinge).
     """
     temperature = finite_float(temperature, "temperature", low=0.0, low_open=True)
+    pos_scores, neg_scores = _groups(pos_scores, neg_scores, "group_softmax_loss")
+    pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
+    lse = torch.logsumexp(neg_scores / temperature, dim=1, keepdim=True)
+    per_pos = F.softplus(lse - pos_scores / temperature)
+    if pos_mask is None:
+        return per_pos.mean()
+    kept = torch.where(pos_mask, per_pos, per_pos.new_zeros(()))
+    return kept.sum() / pos_mask.sum().clamp(min=1).to(kept.dtype)
+
+
+def _groups(
+    pos_scores: torch.Tensor, neg_scores: torch.Tensor, loss: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both score tensors as ``(B, ·)`` rows of the same groups, non-empty."""
     pos_scores = _as_rows(pos_scores, "pos_scores")
     neg_scores = _as_rows(neg_scores, "neg_scores")
     if pos_scores.shape[0] != neg_scores.shape[0]:
@@ -158,17 +160,11 @@ def group_softmax_loss(
         )
     if pos_scores.numel() == 0 or neg_scores.numel() == 0:
         raise EmptyInputError(
-            f"group_softmax_loss needs at least one positive and one negative, got pos_scores "
+            f"{loss} needs at least one positive and one negative, got pos_scores "
             f"of shape {tuple(pos_scores.shape)} and neg_scores of shape "
             f"{tuple(neg_scores.shape)}"
         )
-    pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
-    lse = torch.logsumexp(neg_scores / temperature, dim=1, keepdim=True)
-    per_pos = F.softplus(lse - pos_scores / temperature)
-    if pos_mask is None:
-        return per_pos.mean()
-    kept = torch.where(pos_mask, per_pos, per_pos.new_zeros(()))
-    return kept.sum() / pos_mask.sum().clamp(min=1).to(kept.dtype)
+    return pos_scores, neg_scores
 
 
 def _as_rows(scores: torch.Tensor, name: str) -> torch.Tensor:

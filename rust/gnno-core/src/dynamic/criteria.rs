@@ -20,6 +20,15 @@ pub fn gain_range(g0: f32) -> (f32, f32) {
     (lo - margin, hi + margin)
 }
 
+/// `σ(s_j − s_i)` against the anchor positive, or `σ(s_j)` without one.
+fn hardness(anchor: i64, s_i: f32, s_j: f32) -> f32 {
+    if anchor >= 0 {
+        sigmoid(s_j - s_i)
+    } else {
+        sigmoid(s_j)
+    }
+}
+
 /// Read-only view used while choosing, shared across threads.
 pub(super) struct DrawContext<'a> {
     pub(super) train: &'a Interactions,
@@ -53,29 +62,14 @@ impl DrawContext<'_> {
             Criterion::GainNormalized { beta } => {
                 let (mu, sd) = self.user_gain_stats(u);
                 let beta = self.ramped(beta);
-                let mut best = 0usize;
-                let mut best_v = f32::NEG_INFINITY;
-                for (c, (&j, &s_j)) in items.iter().zip(scores).enumerate() {
-                    let hard = if anchor >= 0 {
-                        sigmoid(s_j - s_i)
-                    } else {
-                        sigmoid(s_j)
-                    };
+                return self.scan(items, scores, rng, |j, s_j| {
                     let z = if sd > 0.0 {
                         (self.gain(u, j, s_j) - mu) / sd
                     } else {
                         0.0
                     };
-                    let mut v = hard * (1.0 + beta * z).max(0.0);
-                    if self.cfg.temperature > 0.0 {
-                        v = v / self.cfg.temperature + rng.gumbel() as f32;
-                    }
-                    if v > best_v || c == 0 {
-                        best_v = v;
-                        best = c;
-                    }
-                }
-                return items[best];
+                    hardness(anchor, s_i, s_j) * (1.0 + beta * z).max(0.0)
+                });
             }
             _ => {}
         }
@@ -160,10 +154,25 @@ impl DrawContext<'_> {
         scores: &[f32],
         rng: &mut Rng,
     ) -> i64 {
+        self.scan(items, scores, rng, |j, s_j| {
+            self.criterion(u, anchor, s_i, j, s_j)
+        })
+    }
+
+    /// The candidate with the highest `value(j, s_j)` (ties to the earlier
+    /// one); with a temperature, each value divided by it and perturbed by
+    /// Gumbel noise first (sampling ∝ softmax(value / temperature)).
+    fn scan(
+        &self,
+        items: &[i64],
+        scores: &[f32],
+        rng: &mut Rng,
+        value: impl Fn(i64, f32) -> f32,
+    ) -> i64 {
         let mut best = 0usize;
         let mut best_v = f32::NEG_INFINITY;
         for (c, (&j, &s_j)) in items.iter().zip(scores).enumerate() {
-            let mut v = self.criterion(u, anchor, s_i, j, s_j);
+            let mut v = value(j, s_j);
             if self.cfg.temperature > 0.0 {
                 v = v / self.cfg.temperature + rng.gumbel() as f32;
             }
@@ -201,11 +210,7 @@ impl DrawContext<'_> {
         // needs no allocation.
         let mut hard = [f32::NEG_INFINITY; PRUNE_MAX];
         for (h, &s_j) in hard.iter_mut().zip(scores) {
-            *h = if anchor >= 0 {
-                sigmoid(s_j - s_i)
-            } else {
-                sigmoid(s_j)
-            };
+            *h = hardness(anchor, s_i, s_j);
         }
         let mut best = 0usize;
         let mut best_v = f32::NEG_INFINITY;
@@ -232,13 +237,7 @@ impl DrawContext<'_> {
     }
 
     fn criterion(&self, u: usize, anchor: i64, s_i: f32, j: i64, s_j: f32) -> f32 {
-        let hard = || {
-            if anchor >= 0 {
-                sigmoid(s_j - s_i)
-            } else {
-                sigmoid(s_j)
-            }
-        };
+        let hard = || hardness(anchor, s_i, s_j);
         match self.cfg.criterion {
             Criterion::Score => s_j,
             Criterion::Hardness => hard(),
