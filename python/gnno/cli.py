@@ -46,7 +46,7 @@ from gnno.exceptions import GnnoError
 from gnno.protocols import FORMATS, Splits
 
 LOSSES = ("bpr", "softmax", "group", "group_softmax")
-DEFAULT_SAMPLER = "gain"
+DEFAULT_SAMPLER = recipes.DEFAULT_SAMPLER
 
 # What a resumed run may change; everything else must match the saved run.
 _RESUME_FREE = {
