@@ -18,6 +18,8 @@ from gnno import _gnno
 from gnno.exceptions import GnnoError, IdOutOfRangeError
 
 ROOT = Path(__file__).resolve().parents[1]
+# The gnno under test (an editable source tree or an installed wheel), for child processes.
+PACKAGE_ROOT = str(Path(gnno.__file__).resolve().parents[1])
 HUGE = 4611686018427387904  # 2**62
 
 
@@ -26,7 +28,7 @@ def _train():
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:
-    full = dict(os.environ, PYTHONPATH=str(ROOT / "python"), **env)
+    full = dict(os.environ, PYTHONPATH=PACKAGE_ROOT, **env)
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120
     )

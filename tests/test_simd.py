@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gnno
 from gnno import kernels
 
 ROOT = Path(__file__).resolve().parents[1]
+# The gnno under test (an editable source tree or an installed wheel), for child processes.
+PACKAGE_ROOT = str(Path(gnno.__file__).resolve().parents[1])
 
 PROBE = r"""
 import json, numpy as np, gnno
@@ -48,7 +51,7 @@ print(json.dumps(out))
 
 
 def _probe(path: str) -> dict:
-    env = dict(os.environ, GNNO_SIMD=path, PYTHONPATH=str(ROOT / "python"))
+    env = dict(os.environ, GNNO_SIMD=path, PYTHONPATH=PACKAGE_ROOT)
     out = subprocess.run(
         [sys.executable, "-W", "error::RuntimeWarning", "-c", PROBE],
         capture_output=True,
@@ -80,7 +83,7 @@ def test_every_supported_path_agrees():
 
 @pytest.mark.parametrize("value", ["sse9", "AVX-1024"])
 def test_an_unknown_path_falls_back_with_a_warning(value):
-    env = dict(os.environ, GNNO_SIMD=value, PYTHONPATH=str(ROOT / "python"))
+    env = dict(os.environ, GNNO_SIMD=value, PYTHONPATH=PACKAGE_ROOT)
     out = subprocess.run(
         [sys.executable, "-c", "import gnno; print(gnno.kernels.simd_path())"],
         capture_output=True,
