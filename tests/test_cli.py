@@ -415,3 +415,16 @@ def test_model_file_that_is_not_a_state_dict(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--out", str(out)]) == 2
     assert "not a state dict" in capsys.readouterr().err
+
+
+def test_every_recipe_setting_reaches_the_model_or_the_trainer():
+    import inspect
+
+    from gnno import Trainer, recipes
+
+    settings = recipes.recipe("ncf", "softmax")
+    assert set(settings) == set(recipes.TRAINER_KEYS) | set(recipes.MODEL_KEYS)
+    trainer_args = inspect.signature(Trainer).parameters
+    assert set(recipes.trainer_options(settings)) <= set(trainer_args)
+    model = recipes.build_model(dict(settings, dim=4, item_bias=True), 3, 5)
+    assert model.dim == 4 and model.item_bias is not None and model.user_embedding.sparse

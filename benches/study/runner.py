@@ -29,14 +29,14 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
     """Trains ``spec`` on ``data`` to the recipe's epoch cap or early stop."""
     import torch
 
-    from gnno.models import GMF
+    from gnno.recipes import build_model, trainer_options
     from gnno.samplers import build_sampler
     from gnno.training import Trainer
 
     splits = data.splits
     t = dict(spec.train)
     torch.manual_seed(spec.seed)
-    model = GMF(splits.n_users, splits.n_items, t["dim"], sparse=not t["dense"])
+    model = build_model(t, splits.n_users, splits.n_items)
     sampler = build_sampler(spec.sampler, splits.fit, seed=spec.seed, **spec.options)
 
     def observe(trainer: Any, record: dict[str, Any]) -> None:
@@ -50,22 +50,11 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
         splits.fit,
         sampler,
         loss=spec.loss,
-        lr=t["lr"],
-        weight_decay=t["weight_decay"],
-        l2=t["l2"],
-        temperature=t["temperature"],
-        batch_size=t["batch_size"],
-        epochs=t["epochs"],
         device=device,
         seed=spec.seed,
         evaluator=splits.validate,
         metric=splits.metric,
-        patience=t["patience"],
-        refresh_every=t["refresh_every"],
-        negatives_per_pair=t["negatives"],
-        positives_per_group=t["positives_per_group"],
-        negatives_per_user=t["negatives_per_user"],
-        margin=t["margin"],
+        **trainer_options(t),
         progress=False,
         ground_truth=data.ground_truth,
         on_epoch_end=observe,

@@ -394,18 +394,11 @@ def _train_run(args: argparse.Namespace, ctx: Any, rank_device: Any) -> int:
         gnno.set_num_threads(args.sampler_threads)
     data = load_splits(config)
 
-    from gnno.models import GMF
     from gnno.samplers import build_sampler
     from gnno.training import Trainer
 
     torch.manual_seed(config["seed"])
-    model = GMF(
-        data.n_users,
-        data.n_items,
-        config["dim"],
-        sparse=not config["dense"],
-        item_bias=config["item_bias"],
-    )
+    model = recipes.build_model(config, data.n_users, data.n_items)
     try:
         if ctx is None:
             sampler = build_sampler(
@@ -428,27 +421,16 @@ def _train_run(args: argparse.Namespace, ctx: Any, rank_device: Any) -> int:
         data.fit,
         sampler,
         loss=config["loss"],
-        lr=config["lr"],
-        weight_decay=config["weight_decay"],
-        l2=config["l2"],
-        temperature=config["temperature"],
-        batch_size=config["batch_size"],
-        epochs=config["epochs"],
         device=device,
         seed=config["seed"],
         evaluator=data.validate,
         metric=data.metric,
-        patience=config["patience"],
-        refresh_every=config["refresh_every"],
-        negatives_per_pair=config["negatives"],
-        positives_per_group=config["positives_per_group"],
-        negatives_per_user=config["negatives_per_user"],
-        margin=config["margin"],
         log_path=None if out is None else out / "log.jsonl",
         checkpoint_dir=out,
         progress=not args.no_progress,
         ground_truth=data.ground_truth,
         prefetch=prefetch,
+        **recipes.trainer_options(config),
     )
     started = time.perf_counter()
     result = trainer.fit(resume=bool(args.resume))
@@ -613,9 +595,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     device = _device(torch, args.device)
     data = load_splits(config)
 
-    from gnno.models import GMF
-
-    model = GMF(data.n_users, data.n_items, config["dim"], item_bias=config["item_bias"])
+    model = recipes.build_model(dict(config, dense=True), data.n_users, data.n_items)
     try:
         state = torch.load(model_path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):

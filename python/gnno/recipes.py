@@ -60,6 +60,43 @@ DEFAULT_LOSS = "softmax"
 DEFAULT_SAMPLER = "uniform"
 
 
+#: Recipe keys → ``gnno.Trainer`` keywords (the rest build the model).
+TRAINER_KEYS: dict[str, str] = {
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "l2": "l2",
+    "temperature": "temperature",
+    "batch_size": "batch_size",
+    "epochs": "epochs",
+    "patience": "patience",
+    "refresh_every": "refresh_every",
+    "negatives": "negatives_per_pair",
+    "positives_per_group": "positives_per_group",
+    "negatives_per_user": "negatives_per_user",
+    "margin": "margin",
+}
+#: Recipe keys that build the model (``build_model``).
+MODEL_KEYS = ("dim", "dense", "item_bias")
+
+
+def build_model(settings: dict[str, Any], n_users: int, n_items: int) -> Any:
+    """The GMF a recipe (or a config holding one) trains."""
+    from gnno.models import GMF
+
+    return GMF(
+        n_users,
+        n_items,
+        settings["dim"],
+        sparse=not settings["dense"],
+        item_bias=settings["item_bias"],
+    )
+
+
+def trainer_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``gnno.Trainer`` keywords of a recipe (or a config holding one)."""
+    return {kw: settings[key] for key, kw in TRAINER_KEYS.items()}
+
+
 def recipe(protocol: str | None, loss: str) -> dict[str, Any]:
     """The settings for ``protocol`` (a data format, or None / "synthetic"
     for the built-in data) and ``loss``."""
@@ -72,4 +109,15 @@ def recipe(protocol: str | None, loss: str) -> dict[str, Any]:
     return out
 
 
-__all__ = ["PROTOCOLS", "COMMON", "RECIPES", "DEFAULT_LOSS", "DEFAULT_SAMPLER", "recipe"]
+__all__ = [
+    "PROTOCOLS",
+    "COMMON",
+    "RECIPES",
+    "DEFAULT_LOSS",
+    "DEFAULT_SAMPLER",
+    "TRAINER_KEYS",
+    "MODEL_KEYS",
+    "recipe",
+    "build_model",
+    "trainer_options",
+]
