@@ -252,6 +252,7 @@ def test_gain_veto_and_warmup_are_settings_of_the_gain_sampler():
         {"criterion": "gain_veto", "veto_threshold": 0.5, "fresh_candidates": 16},
         {"criterion": "gain", "gain_warmup": 5.0, "gain_beta": 3.0},
         {"criterion": "gain_normalized", "gain_beta": 1.0, "fresh_candidates": 8},
+        {"criterion": "gain", "gain_window": 3, "gain_beta": 3.0, "memory_candidates": 2},
     ):
         s = gnno.GainSampler(train, seed=1, **options)
         for epoch in range(3):
@@ -272,3 +273,42 @@ def test_gain_veto_and_warmup_are_settings_of_the_gain_sampler():
         gnno.GainSampler(train, gain_warmup=-1.0)
     with pytest.raises(GnnoError, match="veto_threshold"):
         gnno.GainSampler(train, criterion="gain_veto", veto_threshold=float("nan"))
+    for bad in (0, -2, 2.5, "3"):
+        with pytest.raises(GnnoError, match="gain_window"):
+            gnno.GainSampler(train, gain_window=bad)
+
+
+def test_gain_window_changes_the_memory_gains_only_past_one_step():
+    """``gain_window=1`` is the one-step gain; a wider window gives other
+    gains once slots span more than one refresh, and stays reproducible."""
+    train = gnno.datasets.synthetic(n_users=60, n_items=40, seed=2).train
+    snapshots = [
+        (
+            np.random.default_rng(k).normal(size=(train.n_users, 4)).astype(np.float32),
+            np.random.default_rng(k + 100).normal(size=(train.n_items, 4)).astype(np.float32),
+        )
+        for k in range(5)
+    ]
+
+    def gains(**options):
+        s = gnno.GainSampler(train, seed=3, memory=8, fresh=8, **options)
+        for uv, iv in snapshots:
+            s.refresh_embeddings(uv, iv)
+        state = s.state_dict()
+        return state["memory"]["items"], state["memory"]["g"]
+
+    items, one = gains()
+    items_1, explicit = gains(gain_window=1)
+    items_4, four = gains(gain_window=4)
+    assert np.array_equal(items, items_1) and np.array_equal(one, explicit, equal_nan=True)
+    assert np.array_equal(items, items_4)  # retention is by H, not G
+    assert not np.allclose(one, four, equal_nan=True)
+    assert np.array_equal(four, gains(gain_window=4)[1], equal_nan=True)
+    # A state saved before the setting existed loads as the one-step gain.
+    s = gnno.GainSampler(train, seed=3)
+    s.refresh_embeddings(*snapshots[0])
+    old = s.state_dict()
+    del old["config"]["gain_window"]
+    gnno.GainSampler(train, seed=3).load_state_dict(old)
+    with pytest.raises(GnnoError, match="config"):
+        gnno.GainSampler(train, seed=3, gain_window=2).load_state_dict(old)

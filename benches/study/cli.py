@@ -5,6 +5,7 @@ From the repository root (``gnno`` importable, e.g. ``PYTHONPATH=python``)::
     python benches/study                        # the study: trains what is missing, in plan order
     python benches/study --time-budget 600      # ... starting no new run after 10 hours
     python benches/study --datasets ml1m --seeds 3 --samplers dns,gain --losses softmax
+    python benches/study --datasets ml1m --hypotheses gain-veto-32,per-user-g --seeds 1
     python benches/study --report-only          # RESULTS.md and figures from the store
     python benches/study --list                 # the plan, with what is done
     python benches/study --shard 0/2 & python benches/study --shard 1/2   # two processes
@@ -26,7 +27,7 @@ from pathlib import Path
 from .data import ROOT, StudyData, load
 from .figures import make_figures
 from .plan import PlanConfig, main_runs, plan
-from .registry import DATASETS, LOSSES, SAMPLERS, STUDY_DATASETS
+from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLERS, STUDY_DATASETS
 from .report import write_report
 from .runner import train_run
 from .store import Store
@@ -45,6 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--samplers", help=f"comma-separated (default: {','.join(SAMPLERS)})")
     p.add_argument("--losses", help=f"comma-separated (default: {','.join(LOSSES)})")
     p.add_argument("--no-hypotheses", action="store_true", help="plan no hypothesis runs")
+    p.add_argument("--hypotheses", help="comma-separated hypothesis names (default: every one)")
     p.add_argument("--epochs-cap", type=int, help="cap every run's epochs (a different run)")
     p.add_argument("--max-runs", type=int, help="train at most this many runs")
     p.add_argument("--time-budget", type=float, help="minutes after which no new run is started")
@@ -78,7 +80,12 @@ def config_from(args: argparse.Namespace) -> PlanConfig:
             datasets = STUDY_DATASETS
     seeds = {d: args.seeds or DATASETS[d].seeds for d in datasets}
     cap = args.epochs_cap if args.epochs_cap is not None else (2 if args.quick else None)
-    hyps = () if args.no_hypotheses else (QUICK_HYPOTHESES if args.quick else None)
+    if args.no_hypotheses:
+        hyps: tuple[str, ...] | None = ()
+    elif args.hypotheses is not None:
+        hyps = _names(args.hypotheses, tuple(h.name for h in HYPOTHESES), "hypothesis")
+    else:
+        hyps = QUICK_HYPOTHESES if args.quick else None
     return PlanConfig(
         datasets=datasets,
         seeds=seeds,

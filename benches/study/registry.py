@@ -37,6 +37,7 @@ OPTION: dict[str, str] = {
     "gain_alpha": "gain_alpha",
     "gain_veto_threshold": "veto_threshold",
     "gain_warmup": "gain_warmup",
+    "gain_window": "gain_window",
 }
 
 
@@ -232,7 +233,12 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
         "a gain weight β = 3 that ramps up from 0 over the first 10 epochs (SRNS's warm-up)",
         options(gain_beta=3.0, gain_warmup=10.0),
     ),
-    Hypothesis("h-slope", "the slope of H over the last W refreshes instead of one step", None),
+    Hypothesis(
+        "h-slope",
+        "the fall of H per refresh over the last 5 refreshes (about half an ML-1M epoch at "
+        "the recipe) instead of one step, so one noisy refresh does not mark a negative",
+        options(gain_window=5),
+    ),
 )
 
 

@@ -108,6 +108,7 @@ class DynamicSampler:
         memory_step: bool = False,
         veto_threshold: float = 0.5,
         gain_warmup: float = 0.0,
+        gain_window: int = 1,
     ) -> DynamicSampler: ...
     @property
     def width(self) -> int: ...

@@ -60,6 +60,11 @@ def _alias(value: Any, alias: Any, name: str, alias_name: str, default: Any) -> 
     return alias
 
 
+#: Engine settings newer than the state format → the value states saved
+#: before them had.
+_ADDED_SETTINGS: dict[str, Any] = {"gain_window": 1}
+
+
 def _same_config(saved: dict, mine: dict[str, Any]) -> bool:
     """Whether a state's config equals this sampler's, compared key by key
     as plain values (a garbled state may hold arrays or other objects)."""
@@ -219,6 +224,11 @@ class ScoreSampler(Sampler):
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         config = state.get("config")
         mine = dict(self._config, proposal_beta=self._popularity_beta)
+        if isinstance(config, dict):
+            # Settings added since the state format began, at the value
+            # every earlier state was made with.
+            added = {k: v for k, v in _ADDED_SETTINGS.items() if k in mine}
+            config = {**added, **config}
         if not isinstance(config, dict) or not _same_config(config, mine):
             raise GnnoError(f"state was saved with config {config}, this sampler has {mine}")
         mem = state["memory"]
@@ -385,6 +395,13 @@ class GainSampler(ScoreSampler):
     ``gain_warmup > 0`` ramps ``β`` linearly from 0 over that many epochs
     (``β·min(1, epoch / gain_warmup)``, as SRNS ramps its variance term).
 
+    ``gain_window = W ≥ 2`` measures the fall of ``H`` over the last ``W``
+    refreshes instead of one: a slot observed over ``lag ≤ W`` refreshes
+    updates ``G = α·G_prev + (1 − α)·σ((H_{t−lag} − H_t)/(lag·(H_t + ε)))``,
+    with ``H_{t−lag}`` recomputed from the score histories the memory keeps
+    (``W + 1`` scores per slot and per positive). ``W = 1`` is the one-step
+    gain above.
+
     ``G_j`` is the memory's running gain for a slot observed at least twice;
     for any other candidate it is the one-step gain
     ``α·g0 + (1 − α)·σ((H_prev − H_now)/(H_now + ε))`` computed at draw time
@@ -424,6 +441,7 @@ class GainSampler(ScoreSampler):
         popularity_beta: float | None = None,
         veto_threshold: float = 0.5,
         gain_warmup: float = 0.0,
+        gain_window: int = 1,
         seed: int = 0,
     ) -> None:
         if retain not in _RETAIN:
@@ -452,6 +470,7 @@ class GainSampler(ScoreSampler):
             else finite_float(popularity_beta, "popularity_beta", low=0.0),
             "veto_threshold": finite_float(veto_threshold, "veto_threshold"),
             "gain_warmup": finite_float(gain_warmup, "gain_warmup", low=0.0),
+            "gain_window": per_user(gain_window, "gain_window"),
         }
         if criterion == "gain_veto" and options["draw_temperature"] != 0.0:
             raise GnnoError(
@@ -465,7 +484,7 @@ class GainSampler(ScoreSampler):
             options=options,
             slots=options["memory"],
             fresh=options["fresh"],
-            history=0,
+            history=0 if options["gain_window"] == 1 else options["gain_window"] + 1,
             retain=retain,
             retain_temperature=options["retain_temperature"],
             alpha=options["gain_alpha"],
@@ -480,4 +499,5 @@ class GainSampler(ScoreSampler):
             gain_positives=options["gain_positives"],
             veto_threshold=options["veto_threshold"],
             gain_warmup=options["gain_warmup"],
+            gain_window=options["gain_window"],
         )

@@ -186,7 +186,7 @@ impl PyDynamicSampler {
         retain_temperature=1.0, alpha=0.2, eps=1e-6, g0=0.5, max_positives=None,
         memory_candidates=0, fresh_candidates=1, criterion="score", beta=0.0,
         srns_alpha=0.0, warmup=0.0, temperature=0.0, gain_positives=0, memory_step=false,
-        veto_threshold=0.5, gain_warmup=0.0
+        veto_threshold=0.5, gain_warmup=0.0, gain_window=1
     ))]
     fn new(
         py: Python<'_>,
@@ -213,6 +213,7 @@ impl PyDynamicSampler {
         memory_step: bool,
         veto_threshold: f32,
         gain_warmup: f32,
+        gain_window: usize,
     ) -> PyResult<Self> {
         let refresh = RefreshConfig {
             slots,
@@ -223,6 +224,7 @@ impl PyDynamicSampler {
             eps,
             g0,
             max_positives,
+            gain_window,
         };
         let draw = DrawConfig {
             memory_candidates,

@@ -63,6 +63,11 @@ pub struct RefreshConfig {
     pub eps: f32,
     pub g0: f32,
     pub max_positives: Option<usize>,
+    /// Refreshes over which the gain measures the fall of `H`: 1 = one step
+    /// (`(H_prev − H_now)/(H_now + ε)`); `W ≥ 2` = the per-refresh fall
+    /// over the last `W` refreshes, `(H_{t−W} − H_t)/(W·(H_t + ε))`, with
+    /// `H_{t−W}` recomputed from the score histories (so `history ≥ W + 1`).
+    pub gain_window: usize,
 }
 
 impl DrawConfig {
@@ -144,6 +149,17 @@ impl RefreshConfig {
         }
         if self.max_positives == Some(0) {
             return Err(Error::value("max_positives must be at least 1"));
+        }
+        if self.gain_window == 0 {
+            return Err(Error::value("gain_window must be at least 1"));
+        }
+        if self.gain_window >= 2 && self.history <= self.gain_window {
+            return Err(Error::value(format!(
+                "gain_window={} needs a score history of at least {} refreshes, got history={}",
+                self.gain_window,
+                self.gain_window + 1,
+                self.history
+            )));
         }
         Ok(())
     }

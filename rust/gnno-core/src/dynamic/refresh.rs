@@ -7,9 +7,11 @@ use rayon::prelude::*;
 use super::DynamicSampler;
 use crate::alloc;
 use crate::error::{check_finite_f32, Error, Result};
-use crate::kernels::{expectation_for_user, Scratch};
+use crate::kernels::{expectation_for_user, sigmoid, Scratch};
 use crate::memory::{observe, retain, Candidate, RetainScratch};
-use crate::rng::{purpose, BLOCK};
+use crate::rng::{purpose, StreamKey, BLOCK};
+
+use super::RefreshConfig;
 
 impl DynamicSampler {
     /// Width of a refresh's candidate rows: memory slots plus fresh items.
@@ -132,6 +134,10 @@ impl DynamicSampler {
             self.memory.pos_filled = (self.memory.pos_filled + 1).min(w);
         }
         let indptr = train.indptr();
+        // Read while the rows are borrowed mutably; put back below (nothing
+        // in between can fail).
+        let pos_hist = std::mem::take(&mut self.memory.pos_hist);
+        let pos_filled = self.memory.pos_filled;
         let mut rows = self.memory.rows_mut();
         crate::pool::install(|| {
             rows.par_chunks_mut(BLOCK)
@@ -142,6 +148,8 @@ impl DynamicSampler {
                     let mut listed: Vec<usize> = Vec::new();
                     let mut listed_scores: Vec<f32> = Vec::new();
                     let mut listed_h: Vec<f32> = Vec::new();
+                    let mut listed_g: Vec<f32> = Vec::new();
+                    let mut window = WindowScratch::default();
                     let mut scratch = Scratch::default();
                     let mut keep = RetainScratch::default();
                     for (r, row) in block.iter_mut().enumerate() {
@@ -188,6 +196,8 @@ impl DynamicSampler {
                             u,
                             &mut scratch,
                         );
+                        listed_g.clear();
+                        listed_g.extend(listed.iter().map(|&k| pool[k].g));
                         for (t, &k) in listed.iter().enumerate() {
                             observe(
                                 &mut pool[k],
@@ -198,11 +208,31 @@ impl DynamicSampler {
                                 w,
                             );
                         }
+                        if cfg.gain_window >= 2 {
+                            let ctx = WindowContext {
+                                cfg: &cfg,
+                                pos_hist: &pos_hist,
+                                pos_filled,
+                                positives: indptr[u] as usize..indptr[u + 1] as usize,
+                                key,
+                                user: u,
+                            };
+                            ctx.apply(
+                                &mut pool,
+                                &listed,
+                                &listed_h,
+                                &listed_g,
+                                &mut window,
+                                &mut scratch,
+                            );
+                        }
                         retain(&mut pool, cfg.slots, cfg.retain, &mut rng, &mut keep);
                         row.store(&pool);
                     }
                 })
         });
+        drop(rows);
+        self.memory.pos_hist = pos_hist;
         self.refreshes += 1;
         Ok(())
     }
@@ -266,5 +296,89 @@ impl DynamicSampler {
             });
         });
         self.refresh_apply(&cands, &cand_scores, &pos_scores)
+    }
+}
+
+/// Reused buffers of [`WindowContext::apply`].
+#[derive(Default)]
+struct WindowScratch {
+    chosen: Vec<usize>,
+    old_scores: Vec<f32>,
+    old_h: Vec<f32>,
+    old_pos: Vec<f32>,
+}
+
+/// One user's view for the windowed gain (`gain_window ≥ 2`).
+struct WindowContext<'a> {
+    cfg: &'a RefreshConfig,
+    /// `nnz × history` positive scores, oldest first, this refresh's last.
+    pos_hist: &'a [f32],
+    pos_filled: usize,
+    positives: std::ops::Range<usize>,
+    key: StreamKey,
+    user: usize,
+}
+
+impl WindowContext<'_> {
+    /// Replaces the one-step gain of every listed candidate observed over
+    /// more than one refresh by the windowed one: with `lag` the number of
+    /// refreshes its score history and the positives' both cover (at most
+    /// `gain_window`), `H` then is recomputed from the scores of `lag`
+    /// refreshes ago (the same positives, the same subsample), and
+    /// `G = α·G_prev + (1 − α)·σ((H_then − H_now)/(lag·(H_now + ε)))`.
+    /// Lag 1 is the one-step gain `observe` already applied.
+    fn apply(
+        &self,
+        pool: &mut [Candidate],
+        listed: &[usize],
+        listed_h: &[f32],
+        listed_g: &[f32],
+        buf: &mut WindowScratch,
+        scratch: &mut Scratch,
+    ) {
+        let (cfg, w) = (self.cfg, self.cfg.history);
+        let lag_of = |c: &Candidate| {
+            c.hist
+                .len()
+                .min(self.pos_filled)
+                .saturating_sub(1)
+                .min(cfg.gain_window)
+        };
+        for lag in 2..=cfg.gain_window {
+            buf.chosen.clear();
+            buf.old_scores.clear();
+            for (t, &k) in listed.iter().enumerate() {
+                let c = &pool[k];
+                if lag_of(c) == lag {
+                    buf.chosen.push(t);
+                    buf.old_scores.push(c.hist[c.hist.len() - 1 - lag]);
+                }
+            }
+            if buf.chosen.is_empty() {
+                continue;
+            }
+            buf.old_pos.clear();
+            buf.old_pos.extend(
+                self.positives
+                    .clone()
+                    .map(|p| self.pos_hist[p * w + w - 1 - lag]),
+            );
+            buf.old_h.clear();
+            buf.old_h.resize(buf.chosen.len(), 0.0);
+            expectation_for_user(
+                &buf.old_pos,
+                &buf.old_scores,
+                &mut buf.old_h,
+                cfg.max_positives,
+                self.key,
+                self.user,
+                scratch,
+            );
+            for (&t, &h_then) in buf.chosen.iter().zip(&buf.old_h) {
+                let h_now = listed_h[t];
+                let fall = (h_then - h_now) / (lag as f32 * (h_now + cfg.eps));
+                pool[listed[t]].g = cfg.alpha * listed_g[t] + (1.0 - cfg.alpha) * sigmoid(fall);
+            }
+        }
     }
 }

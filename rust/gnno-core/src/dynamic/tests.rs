@@ -45,6 +45,7 @@ fn gain_sampler(train: Arc<Interactions>) -> DynamicSampler {
             eps: 1e-6,
             g0: 0.5,
             max_positives: None,
+            gain_window: 1,
         },
         DrawConfig {
             memory_candidates: 3,
@@ -123,6 +124,7 @@ fn dns_picks_the_highest_scored_candidate() {
             eps: 1e-6,
             g0: 0.5,
             max_positives: None,
+            gain_window: 1,
         },
         DrawConfig {
             memory_candidates: 0,
@@ -171,6 +173,7 @@ fn sampler(
             eps: 1e-6,
             g0,
             max_positives: None,
+            gain_window: 1,
         },
         DrawConfig {
             memory_candidates,
@@ -387,6 +390,7 @@ fn impossible_sizes_are_errors_naming_the_value() {
                 eps: 1e-6,
                 g0: 0.5,
                 max_positives: None,
+                gain_window: 1,
             },
             DrawConfig {
                 memory_candidates: 1,
@@ -586,4 +590,105 @@ fn normalised_gain_picks_what_its_formula_says() {
             );
         }
     }
+}
+
+/// `H` of item `j` for user `u` under `e`, over every positive.
+fn expectation_under(train: &Interactions, e: &Embeddings, u: usize, j: usize) -> f32 {
+    let uv = e.user(u);
+    let s_j = e.score(uv, j);
+    let row = train.row(u);
+    let sum: f32 = row
+        .iter()
+        .map(|&i| sigmoid(s_j - e.score(uv, i as usize)))
+        .sum();
+    sum / row.len() as f32
+}
+
+#[test]
+fn windowed_gain_measures_the_fall_of_h_over_the_window() {
+    let train = data();
+    let window = 3;
+    let mut s = DynamicSampler::new(
+        train.clone(),
+        Proposal::Uniform,
+        RefreshConfig {
+            slots: 8,
+            fresh: 8,
+            history: window + 1,
+            retain: Retain::TopH,
+            alpha: 0.2,
+            eps: 1e-6,
+            g0: 0.5,
+            max_positives: None,
+            gain_window: window,
+        },
+        DrawConfig {
+            memory_candidates: 3,
+            fresh_candidates: 2,
+            criterion: Criterion::Gain { beta: 1.0 },
+            temperature: 0.0,
+            gain_positives: 16,
+            memory_step: false,
+            gain_warmup: 0.0,
+        },
+        7,
+    )
+    .unwrap();
+    let snapshots: Vec<Embeddings> = (1..=6).map(|k| emb(&train, k)).collect();
+    let mut before = None;
+    for e in &snapshots {
+        before = Some(s.memory.state());
+        s.refresh_embeddings(e.clone()).unwrap();
+    }
+    let before = before.unwrap();
+    let (now, then) = (&snapshots[5], &snapshots[5 - window]);
+    let mut checked = 0;
+    for u in 0..train.n_users() {
+        for slot in s.memory.range(u) {
+            let j = s.memory.items[slot];
+            if j < 0 || s.memory.obs[slot] < (window + 1) as u32 {
+                continue;
+            }
+            let prev = s
+                .memory
+                .range(u)
+                .find(|&p| before.items[p] == j)
+                .expect("a slot observed 4 times was in memory before");
+            let h_now = expectation_under(&train, now, u, j as usize);
+            let h_then = expectation_under(&train, then, u, j as usize);
+            let fall = (h_then - h_now) / (window as f32 * (h_now + 1e-6));
+            let want = 0.2 * before.g[prev] + 0.8 * sigmoid(fall);
+            let got = s.memory.g[slot];
+            assert!(
+                (got - want).abs() < 1e-4,
+                "user {u} item {j}: G {got} != {want}"
+            );
+            assert!((s.memory.h[slot] - h_now).abs() < 1e-4);
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} slots spanned the window");
+}
+
+#[test]
+fn windowed_gain_needs_the_history_it_reads() {
+    let cfg = |history, gain_window| RefreshConfig {
+        slots: 4,
+        fresh: 4,
+        history,
+        retain: Retain::TopH,
+        alpha: 0.2,
+        eps: 1e-6,
+        g0: 0.5,
+        max_positives: None,
+        gain_window,
+    };
+    assert!(cfg(0, 1).validate().is_ok());
+    assert!(cfg(4, 3).validate().is_ok());
+    let e = cfg(3, 3).validate().unwrap_err().to_string();
+    assert!(
+        e.contains("gain_window=3") && e.contains("history=3"),
+        "{e}"
+    );
+    assert!(cfg(4, 0).validate().is_err());
 }
