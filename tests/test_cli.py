@@ -428,3 +428,28 @@ def test_every_recipe_setting_reaches_the_model_or_the_trainer():
     assert set(recipes.trainer_options(settings)) <= set(trainer_args)
     model = recipes.build_model(dict(settings, dim=4, item_bias=True), 3, 5)
     assert model.dim == 4 and model.item_bias is not None and model.user_embedding.sparse
+
+
+def test_train_plants_false_negatives(tmp_path, capsys):
+    """``--false-negatives`` removes that share of the training positives and
+    logs the drawn false-negative rate against them; a bad share is refused."""
+    data = write_lightgcn(tmp_path / "lgcn")
+    runs = {}
+    for fraction in ("0", "0.3"):
+        out = tmp_path / f"run{fraction}"
+        args = ["train", "--data", str(data), "--epochs", "1", "--loss", "bpr", "--out", str(out)]
+        assert main([*args, "--false-negatives", fraction, *FAST]) == 0
+        runs[fraction] = json.loads((out / "config.json").read_text())
+        assert "false_negative_rate" in json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert runs["0"]["false_negatives"] == 0.0 and runs["0.3"]["false_negatives"] == 0.3
+    from gnno import protocols
+
+    fit = {
+        f: protocols.load(str(data), "lightgcn", false_negative_fraction=float(f)).fit.nnz
+        for f in ("0", "0.3")
+    }
+    assert fit["0.3"] < fit["0"]
+    capsys.readouterr()
+    for bad in ("1", "-0.1", "nan"):
+        assert main(["train", "--data", str(data), "--false-negatives", bad, *FAST]) == 2
+        assert "--false-negatives" in capsys.readouterr().err

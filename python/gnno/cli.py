@@ -78,6 +78,7 @@ _CONFIG_KEYS = (
     "negatives_per_user",
     "margin",
     "seed",
+    "false_negatives",
     "refresh_every",
     "dense",
     "item_bias",
@@ -96,6 +97,7 @@ _CONFIG_FALLBACK: dict[str, Any] = {
     "refresh_every": None,
     "dense": True,
     "item_bias": False,
+    "false_negatives": 0.0,
 }
 #: The type each config.json value must have (a hand-edited file is checked).
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -117,6 +119,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "negatives_per_user": (int,),
     "margin": (int, float),
     "seed": (int,),
+    "false_negatives": (int, float),
     "refresh_every": (int, type(None)),
     "dense": (bool,),
     "item_bias": (bool,),
@@ -195,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="refresh score-based samplers every STEPS steps (besides each epoch's start)",
     )
     t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument(
+        "--false-negatives",
+        type=float,
+        metavar="FRACTION",
+        help="plant this fraction of each user's training positives as known false negatives "
+        "(removed from training; the log reports the drawn false-negative rate against them)",
+    )
     t.add_argument(
         "--prefetch",
         type=int,
@@ -494,6 +504,7 @@ def _complete_config(given: dict[str, Any]) -> dict[str, Any]:
     for key, value in recipes.recipe(config["format"], config["loss"]).items():
         config.setdefault(key, value)
     config.setdefault("seed", 0)
+    config.setdefault("false_negatives", 0.0)
     if config["format"] == "csv":
         config.setdefault("user_col", "user")
         config.setdefault("item_col", "item")
@@ -538,6 +549,8 @@ def _check_config(config: dict[str, Any]) -> None:
     for key in ("lr", "temperature"):
         if not config[key] > 0 or not math.isfinite(config[key]):
             raise UsageError(f"--{key} must be positive and finite, got {config[key]}")
+    if not 0 <= config["false_negatives"] < 1:
+        raise UsageError(f"--false-negatives must be in [0, 1), got {config['false_negatives']}")
     for key in ("weight_decay", "l2", "margin"):
         if not config[key] >= 0 or not math.isfinite(config[key]):
             raise UsageError(
@@ -559,6 +572,7 @@ def load_splits(config: dict[str, Any]) -> Splits:
         user_col=config.get("user_col", "user"),
         item_col=config.get("item_col", "item"),
         sep=config.get("sep", ","),
+        false_negative_fraction=float(config["false_negatives"]),
     )
 
 
