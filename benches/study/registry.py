@@ -245,10 +245,18 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
         options(gain_beta=3.0, gain_warmup=10.0),
     ),
     Hypothesis(
+        "memory-3",
+        "control for h-slope: 3 memory slots (which carry the running gain) beside the 5 "
+        "fresh candidates (whose gain is one step at draw time), one-step gain",
+        options(gain_memory_candidates=3),
+    ),
+    Hypothesis(
         "h-slope",
         "the fall of H per refresh over the last 5 refreshes (about half an ML-1M epoch at "
-        "the recipe) instead of one step, so one noisy refresh does not mark a negative",
-        options(gain_window=5),
+        "the recipe) instead of one step, so one noisy refresh does not mark a negative; "
+        "only memory slots have that history, so draws see 3 of them beside 5 fresh "
+        "candidates (as memory-3)",
+        options(gain_window=5, gain_memory_candidates=3),
     ),
 )
 
