@@ -252,11 +252,22 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
     ),
     Hypothesis(
         "h-slope",
-        "the fall of H per refresh over the last 5 refreshes (about half an ML-1M epoch at "
-        "the recipe) instead of one step, so one noisy refresh does not mark a negative; "
-        "only memory slots have that history, so draws see 3 of them beside 5 fresh "
-        "candidates (as memory-3)",
-        options(gain_window=5, gain_memory_candidates=3),
+        "the fall of H per refresh over the last 10 refreshes (about one ML-1M epoch at "
+        "the recipe, the paper's step) instead of one refresh of 100 steps, over which H "
+        "barely moves; only memory slots have that history, so draws see 3 of them beside "
+        "5 fresh candidates (as memory-3)",
+        options(gain_window=10, gain_memory_candidates=3),
+    ),
+    Hypothesis(
+        "h-slope-z",
+        "h-slope with the gain standardised per user (per-user-g), so that the small "
+        "falls of H at convergence still weigh",
+        options(
+            gain_window=10,
+            gain_memory_candidates=3,
+            gain_criterion="gain_normalized",
+            gain_beta=1.0,
+        ),
     ),
 )
 
