@@ -5,7 +5,7 @@ Both train GMF at d=64 on the same batches (``batch_size`` shuffled pairs)
 with the same uniform negatives and loss; what differs is the update:
 
 * ``gnno`` (the default path of ``gnno train``): ``GMF(sparse=True)`` in
-  ``gnno.Trainer``, so SparseAdam touches only the batch's embedding rows,
+  ``gnno.Trainer``, so RowAdam touches only the batch's embedding rows,
   regularised by the L2 penalty on those rows;
 * ``dense`` (the reference a torch user writes first): dense embeddings and
   Adam with weight decay, which reads and writes every row of both tables at

@@ -548,7 +548,7 @@ def training_section(m: dict[str, Any], benches: list[dict[str, Any]]) -> str:
         "## Training: sparse embedding updates against dense Adam",
         "",
         "One GMF epoch (d=64, BPR, one uniform negative per pair, batch 1024) with "
-        "`gnno.Trainer` on the default path (`GMF(sparse=True)`: SparseAdam updates only "
+        "`gnno.Trainer` on the default path (`GMF(sparse=True)`: RowAdam (lazy Adam) updates only "
         "the batch's rows, L2 on those rows) against a plain loop with dense `nn.Embedding` "
         "tables and `torch.optim.Adam` (weight decay), the same batches and negatives, "
         f"alternating round by round (`benches/bench_training.py`). {m['cpu']}, "

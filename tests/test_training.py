@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -320,7 +321,7 @@ def test_on_epoch_end_sees_each_epoch_and_can_extend_the_log():
 def test_sparse_steps_touch_only_the_batch_rows():
     trainer, model, train_data, _ = make("bpr", epochs=1, sparse=True, batch_size=4, l2=1e-2)
     kinds = [type(o).__name__ for o in trainer.optimizer.optimizers]
-    assert kinds == ["SparseAdam", "Adam"]
+    assert kinds == ["RowAdam", "Adam"]
     before = model.item_embedding.weight.detach().clone()
     users_before = model.user_embedding.weight.detach().clone()
     batch = next(trainer._batches_with_negatives(0, 1))
@@ -395,3 +396,54 @@ def test_resume_refuses_other_data_and_other_versions(tmp_path):
         torch.save(bad, tmp_path / "bad.pt")
         with pytest.raises(GnnoError, match=needle):
             again.fit(resume=tmp_path / "bad.pt")
+
+
+def _sparse_grad(rows, d, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    index = torch.randint(0, rows, (n,), generator=g)  # with repeats
+    return torch.sparse_coo_tensor(index[None], torch.randn(n, d, generator=g), (rows, d))
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_row_adam_is_sparse_adam(maximize):
+    """RowAdam takes SparseAdam's steps (rows with repeated indices summed,
+    untouched rows and their moments left alone) and loads its state."""
+    from gnno.training.optim import RowAdam
+
+    torch.manual_seed(0)
+    start = torch.randn(40, 6)
+    a = torch.nn.Parameter(start.clone())
+    b = torch.nn.Parameter(start.clone())
+    opt_a = torch.optim.SparseAdam([a], lr=0.05, maximize=maximize)
+    opt_b = RowAdam([b], lr=0.05, maximize=maximize)
+    for step in range(8):
+        grad = _sparse_grad(40, 6, 25, step)
+        a.grad, b.grad = grad.clone(), grad.clone()
+        opt_a.step()
+        opt_b.step()
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    untouched = torch.ones(40, dtype=torch.bool)
+    for step in range(8):
+        untouched[_sparse_grad(40, 6, 25, step)._indices()[0]] = False
+    assert torch.equal(b.detach()[untouched], start[untouched])
+    assert torch.equal(opt_b.state[b]["exp_avg"][untouched], torch.zeros(int(untouched.sum()), 6))
+    # Each loads the other's state and both continue alike.
+    c = torch.nn.Parameter(a.detach().clone())
+    opt_c = RowAdam([c], lr=0.05, maximize=maximize)
+    opt_c.load_state_dict(copy.deepcopy(opt_a.state_dict()))  # not shared tensors
+    grad = _sparse_grad(40, 6, 25, 99)
+    a.grad, c.grad = grad.clone(), grad.clone()
+    opt_a.step()
+    opt_c.step()
+    torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-6)
+    assert opt_c.state[c]["step"] == 9
+
+
+def test_row_adam_refuses_dense_gradients():
+    from gnno.training.optim import RowAdam
+
+    p = torch.nn.Parameter(torch.zeros(3, 2))
+    opt = RowAdam([p])
+    p.grad = torch.ones(3, 2)
+    with pytest.raises(GnnoError, match="sparse gradients"):
+        opt.step()

@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", choices=LOSSES, help="bpr, softmax, group (hinge) or group_softmax")
     t.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
     t.add_argument("--dim", type=int, help="embedding size")
-    t.add_argument("--lr", type=float, help="learning rate (SparseAdam / Adam)")
+    t.add_argument("--lr", type=float, help="learning rate (lazy Adam on sparse rows / Adam)")
     t.add_argument("--l2", type=float, help="L2 penalty on the batch's embedding rows")
     t.add_argument(
         "--weight-decay", type=float, help="Adam's weight decay on every row (needs --dense)"

@@ -27,7 +27,8 @@ class GMF(nn.Module):
     what full-ranking evaluation and score-based samplers use.
 
     ``sparse=True`` gives the embedding tables sparse gradients (only the
-    batch's rows), for ``torch.optim.SparseAdam``; ``gnno.Trainer`` picks the
+    batch's rows), for a lazy Adam (``torch.optim.SparseAdam``, ``gnno.training.RowAdam``);
+    ``gnno.Trainer`` picks the
     optimizers to match. ``penalty(users, items)`` is the L2 term on the
     batch's rows that replaces weight decay there.
 

@@ -34,7 +34,7 @@ When a process group with more than one rank is initialised, ``Trainer``:
 
 Sparse gradients: DDP all-reduces sparse embedding gradients with gloo (the
 CPU backend), and a step equals the one-process step on the same global
-batch, so ``GMF(sparse=True)`` trains under DDP on CPUs with SparseAdam.
+batch, so ``GMF(sparse=True)`` trains under DDP on CPUs with RowAdam.
 NCCL (GPUs) has no sparse all-reduce: on NCCL sparse embedding tables are
 switched to dense gradients (Adam), with a warning.
 """

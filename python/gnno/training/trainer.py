@@ -127,7 +127,7 @@ class Trainer:
         model: a ``torch.nn.Module`` with ``forward(users (B,), items (B, K))
             -> (B, K)`` scores (``gnno.GMF``). Moved to ``device``. Embedding
             tables built with ``sparse=True`` are updated row-sparsely by
-            ``torch.optim.SparseAdam``; every other parameter by Adam.
+            ``RowAdam`` (SparseAdam's lazy Adam); every other parameter by Adam.
         train: the training ``Interactions`` (the sampler's data).
         sampler: a gnno sampler (``gnno.samplers.protocol.SamplerLike``:
             ``sample``, ``sample_for_pairs``, ``set_epoch``, ``refresh``,
