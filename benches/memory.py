@@ -160,8 +160,8 @@ def measure_one(data_dir: Path, name: str, seed: int = 0) -> dict[str, Any]:
         slots = items.size // n_users
         slot_bytes = sum(a.nbytes for a in (items, h, g, obs, hist))
         positive_bytes = pos_hist.nbytes
-        prev, now, _ = sampler._core.get_embeddings()
-        snapshot_bytes = sum(a.nbytes + b.nbytes for a, b in (prev, now) if a is not None)
+        past, now, _ = sampler._core.get_embeddings()
+        snapshot_bytes = sum(a.nbytes + b.nbytes for a, b in [*past, *([now] if now else [])])
     state = refreshes[-1]["held_after"] + (built - base)
     return {
         "sampler": name,

@@ -304,11 +304,24 @@ def test_gain_window_changes_the_memory_gains_only_past_one_step():
     assert np.array_equal(items, items_4)  # retention is by H, not G
     assert not np.allclose(one, four, equal_nan=True)
     assert np.array_equal(four, gains(gain_window=4)[1], equal_nan=True)
+    # The sampler keeps the last gain_window snapshots for the draw-time gain.
+    s = gnno.GainSampler(train, seed=3, gain_window=3)
+    for uv, iv in snapshots:
+        s.refresh_embeddings(uv, iv)
+    past = s.state_dict()["embeddings"]["past"]
+    assert [p[1].tolist() for p in past] == [iv.tolist() for _, iv in snapshots[1:4]]
     # A state saved before the setting existed loads as the one-step gain.
     s = gnno.GainSampler(train, seed=3)
     s.refresh_embeddings(*snapshots[0])
+    s.refresh_embeddings(*snapshots[1])
     old = s.state_dict()
     del old["config"]["gain_window"]
-    gnno.GainSampler(train, seed=3).load_state_dict(old)
+    past = old["embeddings"].pop("past")
+    assert len(past) == 1
+    old["embeddings"]["previous"] = past[0]
+    users = np.arange(train.n_users)
+    clone = gnno.GainSampler(train, seed=3)
+    clone.load_state_dict(old)
+    assert np.array_equal(clone.sample(users, 2), s.sample(users, 2))
     with pytest.raises(GnnoError, match="config"):
         gnno.GainSampler(train, seed=3, gain_window=2).load_state_dict(old)

@@ -205,7 +205,7 @@ class ScoreSampler(Sampler):
 
     def _extra_state(self) -> dict[str, Any]:
         items, h, g, obs, hist, pos_hist, pos_filled, refreshes = self._core.get_state()
-        prev, now, snapshots = self._core.get_embeddings()
+        past, now, snapshots = self._core.get_embeddings()
         return {
             "config": dict(self._config, proposal_beta=self._popularity_beta),
             "memory": {
@@ -218,7 +218,7 @@ class ScoreSampler(Sampler):
                 "positive_history_filled": int(pos_filled),
                 "refreshes": int(refreshes),
             },
-            "embeddings": {"previous": prev, "current": now, "snapshots": int(snapshots)},
+            "embeddings": {"past": list(past), "current": now, "snapshots": int(snapshots)},
         }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
@@ -251,8 +251,12 @@ class ScoreSampler(Sampler):
                 p[1], f"{name} item vectors", 2
             )
 
+        # States saved before the gain window held one previous snapshot.
+        past = emb["past"] if "past" in emb else [p for p in [emb["previous"]] if p is not None]
+        if not isinstance(past, (list, tuple)):
+            raise GnnoError(f"state embeddings['past'] must be a list, got {type(past).__name__}")
         self._core.restore_embeddings(
-            pair(emb["previous"], "previous"),
+            [pair(p, f"past[{k}]") for k, p in enumerate(past)],
             pair(emb["current"], "current"),
             int(emb["snapshots"]),
         )
@@ -399,7 +403,10 @@ class GainSampler(ScoreSampler):
     refreshes instead of one: a slot observed over ``lag ≤ W`` refreshes
     updates ``G = α·G_prev + (1 − α)·σ((H_{t−lag} − H_t)/(lag·(H_t + ε)))``,
     with ``H_{t−lag}`` recomputed from the score histories the memory keeps
-    (``W + 1`` scores per slot and per positive). ``W = 1`` is the one-step
+    (``W + 1`` scores per slot and per positive); the draw-time gain of any
+    other candidate compares ``H`` under the current snapshot of the model's
+    vectors with ``H`` under the one ``W`` refreshes back (the sampler keeps
+    ``W`` snapshots, each a copy of both tables). ``W = 1`` is the one-step
     gain above.
 
     ``G_j`` is the memory's running gain for a slot observed at least twice;

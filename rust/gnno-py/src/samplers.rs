@@ -174,7 +174,6 @@ type StateTuple<'py> = (
     u64,
 );
 
-type Snapshot = Option<(Vec<f32>, Vec<f32>, usize)>;
 type SnapshotArrays<'py> = Option<ArrayPair<'py, PyArray2<f32>>>;
 
 #[pymethods]
@@ -416,47 +415,54 @@ impl PyDynamicSampler {
         self.inner.with(py, |s| s.restore_memory(state, refreshes))
     }
 
-    /// The model-vector snapshots: `(previous, current, count)`, each
-    /// snapshot `None` or `(user_vectors, item_vectors)`.
+    /// The model-vector snapshots: `(past, current, count)`, `past` the
+    /// snapshots the draw-time gain keeps before the current one (oldest
+    /// first), each snapshot `(user_vectors, item_vectors)`, `current`
+    /// `None` before the first.
+    #[allow(clippy::type_complexity)]
     fn get_embeddings<'py>(
         &self,
         py: Python<'py>,
-    ) -> PyResult<(SnapshotArrays<'py>, SnapshotArrays<'py>, u64)> {
-        let copy = |e: Option<&Embeddings>| -> Snapshot {
-            e.map(|e| (e.users.clone(), e.items.clone(), e.dim))
+    ) -> PyResult<(Vec<ArrayPair<'py, PyArray2<f32>>>, SnapshotArrays<'py>, u64)> {
+        let copy = |e: &Embeddings| -> (Vec<f32>, Vec<f32>, usize) {
+            (e.users.clone(), e.items.clone(), e.dim)
         };
-        let (now, prev, snapshots) = self.inner.read(py, |s| {
-            let (now, prev) = s.embeddings();
-            (copy(now), copy(prev), s.snapshots())
+        let (past, now, snapshots) = self.inner.read(py, |s| {
+            let (now, past) = s.embeddings();
+            (
+                past.iter().map(copy).collect::<Vec<_>>(),
+                now.map(copy),
+                s.snapshots(),
+            )
         });
-        let export = |e: Snapshot| -> PyResult<SnapshotArrays<'py>> {
-            match e {
-                None => Ok(None),
-                Some((users, items, dim)) => {
-                    let (nu, ni) = (users.len() / dim, items.len() / dim);
-                    Ok(Some((vec2(py, users, nu, dim)?, vec2(py, items, ni, dim)?)))
-                }
-            }
+        let export = |(users, items, dim): (Vec<f32>, Vec<f32>, usize)| {
+            let (nu, ni) = (users.len() / dim, items.len() / dim);
+            Ok::<_, PyErr>((vec2(py, users, nu, dim)?, vec2(py, items, ni, dim)?))
         };
-        Ok((export(prev)?, export(now)?, snapshots))
+        let past = past.into_iter().map(export).collect::<PyResult<Vec<_>>>()?;
+        Ok((past, now.map(export).transpose()?, snapshots))
     }
 
-    #[pyo3(signature = (prev, now, snapshots))]
+    #[pyo3(signature = (past, now, snapshots))]
     #[allow(clippy::type_complexity)]
     fn restore_embeddings(
         &self,
         py: Python<'_>,
-        prev: Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>,
+        past: Vec<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>,
         now: Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>,
         snapshots: u64,
     ) -> PyResult<()> {
-        let build = |p: &Option<(PyReadonlyArray2<'_, f32>, PyReadonlyArray2<'_, f32>)>| {
-            p.as_ref().map(|(u, i)| embeddings(u, i)).transpose()
-        };
-        let (p, n) = (build(&prev)?, build(&now)?);
+        let past = past
+            .iter()
+            .map(|(u, i)| embeddings(u, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        let now = now.as_ref().map(|(u, i)| embeddings(u, i)).transpose()?;
         self.inner.with(py, |s| {
-            let make = |e: Option<RawEmbeddings>| e.map(RawEmbeddings::build).transpose();
-            s.restore_embeddings(make(p)?, make(n)?, snapshots)
+            let past = past
+                .into_iter()
+                .map(RawEmbeddings::build)
+                .collect::<gnno_core::Result<Vec<_>>>()?;
+            s.restore_embeddings(past, now.map(RawEmbeddings::build).transpose()?, snapshots)
         })
     }
 

@@ -36,7 +36,10 @@ pub(super) struct DrawContext<'a> {
     pub(super) cfg: DrawConfig,
     pub(super) refresh: RefreshConfig,
     pub(super) epoch: u64,
+    /// The oldest snapshot kept (`gain_window` refreshes back, or fewer
+    /// while they accumulate), and how many refreshes back it is.
     pub(super) prev_emb: Option<&'a Embeddings>,
+    pub(super) lag: f32,
     pub(super) cache: Option<&'a GainCache>,
     pub(super) recip: simd::RecipFn,
 }
@@ -264,10 +267,12 @@ impl DrawContext<'_> {
     }
 
     /// `G` of candidate `j`: the memory's running gain once its slot has
-    /// two observations; otherwise, with two snapshots, the one-step gain
-    /// `α·g0 + (1 − α)·σ((H_prev − H_now)/(H_now + ε))` from the cached
-    /// positives; otherwise `g0` (no evidence yet: the warm-up).
-    fn gain(&self, u: usize, j: i64, s_j: f32) -> f32 {
+    /// two observations; otherwise, with two snapshots, the gain of one
+    /// step `α·g0 + (1 − α)·σ((H_then − H_now)/(lag·(H_now + ε)))` from the
+    /// cached positives, `H_then` under the oldest snapshot kept, `lag`
+    /// refreshes back (1 unless `gain_window > 1`); otherwise `g0` (no
+    /// evidence yet: the warm-up).
+    pub(super) fn gain(&self, u: usize, j: i64, s_j: f32) -> f32 {
         let g0 = self.refresh.g0;
         if let Some(s) = self.memory.find(u, j as i32) {
             if self.memory.obs[s] >= 2 {
@@ -279,7 +284,13 @@ impl DrawContext<'_> {
                 let h_now = cache.expectation(u, 1, s_j, self.recip);
                 let s_prev = prev.score(prev.user(u), j as usize);
                 let h_prev = cache.expectation(u, 0, s_prev, self.recip);
-                crate::kernels::gain_step(h_prev, h_now, g0, self.refresh.alpha, self.refresh.eps)
+                let (alpha, eps) = (self.refresh.alpha, self.refresh.eps);
+                if h_prev.is_nan() || h_now.is_nan() {
+                    g0
+                } else {
+                    alpha * g0
+                        + (1.0 - alpha) * sigmoid((h_prev - h_now) / (self.lag * (h_now + eps)))
+                }
             }
             _ => g0,
         }

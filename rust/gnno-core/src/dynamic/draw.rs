@@ -215,7 +215,8 @@ impl DynamicSampler {
             cfg: self.draw_cfg,
             refresh: self.refresh_cfg,
             epoch: self.stream.epoch,
-            prev_emb: self.prev_emb.as_ref(),
+            prev_emb: self.past.front(),
+            lag: self.past.len().max(1) as f32,
             cache: self.gain_cache.as_ref(),
             recip: simd::kernels().mean_recip,
         }

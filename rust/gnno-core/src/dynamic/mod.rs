@@ -19,6 +19,7 @@
 //! * `draw`: propose, select, and the fused vector-scored draw;
 //! * `criteria`: how one negative is chosen among its candidates.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -41,6 +42,16 @@ pub use config::{Criterion, DrawConfig, RefreshConfig};
 pub use draw::Proposed;
 use gain_cache::GainCache;
 
+/// What a snapshot change needs to be undone (see `refresh_embeddings`).
+struct Undo {
+    /// Whether the previous current snapshot was pushed onto `past`.
+    pushed: bool,
+    /// Snapshots dropped from `past`'s front, in the order dropped.
+    dropped: Vec<Embeddings>,
+    cache: Option<GainCache>,
+    snapshots: u64,
+}
+
 pub struct DynamicSampler {
     train: Arc<Interactions>,
     proposal: Proposal,
@@ -49,9 +60,10 @@ pub struct DynamicSampler {
     draw_cfg: DrawConfig,
     stream: Stream,
     emb: Option<Embeddings>,
-    /// The snapshot before `emb`, for the draw-time gain.
-    prev_emb: Option<Embeddings>,
-    /// Prepared positive scores under `prev_emb` and `emb` (same subset).
+    /// The snapshots before `emb`, oldest first, at most `gain_window` of
+    /// them: the draw-time gain compares `emb` with the oldest.
+    past: VecDeque<Embeddings>,
+    /// Prepared positive scores under `past.front()` and `emb` (same subset).
     gain_cache: Option<GainCache>,
     /// Refreshes applied so far (the gain needs two).
     refreshes: u64,
@@ -84,7 +96,7 @@ impl DynamicSampler {
             draw_cfg,
             stream: Stream::new(seed),
             emb: None,
-            prev_emb: None,
+            past: VecDeque::new(),
             gain_cache: None,
             refreshes: 0,
             snapshots: 0,
@@ -112,9 +124,14 @@ impl DynamicSampler {
     pub fn set_epoch(&mut self, epoch: u64) {
         self.stream.set_epoch(epoch);
     }
-    /// The current and previous model-vector snapshots.
-    pub fn embeddings(&self) -> (Option<&Embeddings>, Option<&Embeddings>) {
-        (self.emb.as_ref(), self.prev_emb.as_ref())
+    /// The current model-vector snapshot and the ones before it that the
+    /// draw-time gain keeps (oldest first, at most `gain_window`).
+    pub fn embeddings(&self) -> (Option<&Embeddings>, &VecDeque<Embeddings>) {
+        (self.emb.as_ref(), &self.past)
+    }
+    /// How many snapshots `gain_window` keeps before the current one.
+    fn past_cap(&self) -> usize {
+        self.refresh_cfg.gain_window.max(1)
     }
     pub fn has_embeddings(&self) -> bool {
         self.emb.is_some()
@@ -147,48 +164,95 @@ impl DynamicSampler {
     /// Takes a new snapshot of the model's vectors without refreshing the
     /// memory (see [`Self::refresh_embeddings`] for the two together).
     pub fn set_embeddings(&mut self, emb: Embeddings) -> Result<()> {
+        self.set_embeddings_undoable(emb).map(|_| ())
+    }
+
+    /// [`Self::set_embeddings`], returning what [`Self::undo_embeddings`]
+    /// needs to put the snapshots back as they were.
+    fn set_embeddings_undoable(&mut self, emb: Embeddings) -> Result<Undo> {
         self.check_embeddings(&emb)?;
         let snapshots = self.snapshots.wrapping_add(1);
-        let cache = self.build_gain_cache(self.emb.as_ref(), Some(&emb), snapshots)?;
-        self.prev_emb = self.emb.replace(emb);
+        // Once `emb` is current, `past` keeps the last `cap` of
+        // `past + [current]`; the gain compares `emb` with the oldest of them.
+        let cap = self.past_cap();
+        let listed = self.past.len() + usize::from(self.emb.is_some());
+        let first = listed - listed.min(cap);
+        let oldest = if first < self.past.len() {
+            self.past.get(first)
+        } else {
+            self.emb.as_ref()
+        };
+        let cache = self.build_gain_cache(oldest, Some(&emb), snapshots)?;
+        let mut undo = Undo {
+            pushed: false,
+            dropped: Vec::new(),
+            cache: self.gain_cache.take(),
+            snapshots: self.snapshots,
+        };
+        if let Some(now) = self.emb.replace(emb) {
+            self.past.push_back(now);
+            undo.pushed = true;
+        }
+        while self.past.len() > cap {
+            undo.dropped.extend(self.past.pop_front());
+        }
         self.snapshots = snapshots;
         self.gain_cache = cache;
-        Ok(())
+        Ok(undo)
+    }
+
+    /// Puts the snapshots back as they were before the set that returned `undo`.
+    fn undo_embeddings(&mut self, undo: Undo) {
+        for e in undo.dropped.into_iter().rev() {
+            self.past.push_front(e);
+        }
+        self.emb = if undo.pushed {
+            self.past.pop_back()
+        } else {
+            None
+        };
+        self.gain_cache = undo.cache;
+        self.snapshots = undo.snapshots;
     }
 
     /// A new snapshot and a full refresh from it, as one step: if any part
     /// fails (vectors whose scores overflow, say), the sampler is left as
     /// it was, snapshots, memory and stream included.
     pub fn refresh_embeddings(&mut self, emb: Embeddings) -> Result<()> {
-        self.check_embeddings(&emb)?;
-        let old_prev = self.prev_emb.take();
-        let old_cache = self.gain_cache.take();
-        let old_snapshots = self.snapshots;
-        let result = self
-            .set_embeddings(emb)
-            .and_then(|_| self.refresh_from_vectors());
+        let undo = self.set_embeddings_undoable(emb)?;
+        let result = self.refresh_from_vectors();
         if result.is_err() {
-            // `prev_emb` holds the old current snapshot again.
-            self.emb = self.prev_emb.take();
-            self.prev_emb = old_prev;
-            self.gain_cache = old_cache;
-            self.snapshots = old_snapshots;
+            self.undo_embeddings(undo);
         }
         result
     }
 
-    /// Restores both snapshots and the snapshot counter (from a state dict).
+    /// Restores the snapshots and the snapshot counter (from a state dict):
+    /// `past` oldest first (at most `gain_window` of them), then `now`.
     pub fn restore_embeddings(
         &mut self,
-        prev: Option<Embeddings>,
+        past: Vec<Embeddings>,
         now: Option<Embeddings>,
         snapshots: u64,
     ) -> Result<()> {
-        for e in prev.iter().chain(now.iter()) {
+        if past.len() > self.past_cap() {
+            return Err(Error::value(format!(
+                "state holds {} past snapshots, gain_window={} keeps at most {}",
+                past.len(),
+                self.refresh_cfg.gain_window,
+                self.past_cap()
+            )));
+        }
+        if now.is_none() && !past.is_empty() {
+            return Err(Error::value(
+                "state holds past snapshots but no current one",
+            ));
+        }
+        for e in past.iter().chain(now.iter()) {
             self.check_embeddings(e)?;
         }
-        self.gain_cache = self.build_gain_cache(prev.as_ref(), now.as_ref(), snapshots)?;
-        self.prev_emb = prev;
+        self.gain_cache = self.build_gain_cache(past.first(), now.as_ref(), snapshots)?;
+        self.past = past.into();
         self.emb = now;
         self.snapshots = snapshots;
         Ok(())

@@ -692,3 +692,133 @@ fn windowed_gain_needs_the_history_it_reads() {
     );
     assert!(cfg(4, 0).validate().is_err());
 }
+
+fn windowed_sampler(
+    train: Arc<Interactions>,
+    window: usize,
+    criterion: Criterion,
+) -> DynamicSampler {
+    DynamicSampler::new(
+        train,
+        Proposal::Uniform,
+        RefreshConfig {
+            slots: 4,
+            fresh: 4,
+            history: window + 1,
+            retain: Retain::TopH,
+            alpha: 0.2,
+            eps: 1e-6,
+            g0: 0.5,
+            max_positives: None,
+            gain_window: window,
+        },
+        DrawConfig {
+            memory_candidates: 0,
+            fresh_candidates: 6,
+            criterion,
+            temperature: 0.0,
+            gain_positives: 16,
+            memory_step: false,
+            gain_warmup: 0.0,
+        },
+        5,
+    )
+    .unwrap()
+}
+
+/// With `gain_window = W` the sampler keeps the last `W` snapshots before
+/// the current one, and the draw-time gain of a candidate compares `H`
+/// under the current snapshot with `H` under the oldest, per refresh.
+#[test]
+fn draw_time_gain_spans_the_window() {
+    let train = data();
+    let window = 3;
+    let mut s = windowed_sampler(train.clone(), window, Criterion::GainOnly);
+    let snapshots: Vec<Embeddings> = (1..=5).map(|k| emb(&train, 10 + k)).collect();
+    for (n, e) in snapshots.iter().enumerate() {
+        s.set_embeddings(e.clone()).unwrap();
+        assert_eq!(s.embeddings().1.len(), n.min(window));
+    }
+    let (now, then) = (&snapshots[4], &snapshots[4 - window]);
+    assert_eq!(s.embeddings().1.front().unwrap().users, then.users);
+    let users: Vec<i64> = (0..40).collect();
+    let p = s.propose(&users, None, 2).unwrap();
+    let scores: Vec<f32> = p
+        .items
+        .iter()
+        .enumerate()
+        .map(|(k, &j)| {
+            let u = users[k / (2 * 6)] as usize;
+            now.score(now.user(u), j as usize)
+        })
+        .collect();
+    let out = s.select(&users, &p, 2, &scores, &[0.0; 40]).unwrap();
+    for (d, &chosen) in out.iter().enumerate() {
+        let u = users[d / 2] as usize;
+        let gain = |j: i64| {
+            let h_now = expectation_under(&train, now, u, j as usize);
+            let h_then = expectation_under(&train, then, u, j as usize);
+            0.1 + 0.8 * sigmoid((h_then - h_now) / (window as f32 * (h_now + 1e-6)))
+        };
+        let best = p.items[d * 6..(d + 1) * 6]
+            .iter()
+            .map(|&j| gain(j))
+            .fold(f32::NEG_INFINITY, f32::max);
+        assert!(
+            gain(chosen) >= best - 1e-5,
+            "draw {d}: G {} < best {best}",
+            gain(chosen)
+        );
+        // And the engine's value itself, lag included.
+        let engine = s
+            .context()
+            .gain(u, chosen, now.score(now.user(u), chosen as usize));
+        assert!((engine - gain(chosen)).abs() < 1e-5, "draw {d}: {engine}");
+    }
+}
+
+/// A failed refresh of a windowed sampler leaves its snapshots, memory and
+/// stream as they were, and a state round trip keeps every snapshot.
+#[test]
+fn windowed_snapshots_survive_failures_and_restores() {
+    let train = data();
+    let huge = || {
+        let d = 4;
+        let u = vec![1e30f32; train.n_users() * d];
+        let i = vec![1e30f32; train.n_items() * d];
+        Embeddings::new(u, i, d, train.n_users(), train.n_items()).unwrap()
+    };
+    let mut s = windowed_sampler(train.clone(), 2, Criterion::Gain { beta: 3.0 });
+    for k in 0..4 {
+        s.refresh_embeddings(emb(&train, 20 + k)).unwrap();
+    }
+    let users: Vec<i64> = (0..40).collect();
+    let probe = |s: &mut DynamicSampler| {
+        let keep = s.stream();
+        let out = s.draw_from_vectors(&users, None, 3).unwrap();
+        s.set_stream(keep);
+        out
+    };
+    let before = probe(&mut s);
+    let past: Vec<Vec<f32>> = s.embeddings().1.iter().map(|e| e.items.clone()).collect();
+    assert_eq!(past.len(), 2);
+    assert!(s.refresh_embeddings(huge()).is_err());
+    let after: Vec<Vec<f32>> = s.embeddings().1.iter().map(|e| e.items.clone()).collect();
+    assert_eq!(after, past);
+    assert_eq!(probe(&mut s), before);
+
+    let mut t = windowed_sampler(train.clone(), 2, Criterion::Gain { beta: 3.0 });
+    t.restore_memory(s.memory().state(), s.refreshes()).unwrap();
+    let (now, kept) = s.embeddings();
+    t.restore_embeddings(kept.iter().cloned().collect(), now.cloned(), s.snapshots())
+        .unwrap();
+    t.set_stream(s.stream());
+    assert_eq!(probe(&mut t), before);
+    // More snapshots than the window keeps, or past ones without a current one.
+    let three = vec![emb(&train, 1), emb(&train, 2), emb(&train, 3)];
+    assert!(t
+        .restore_embeddings(three, Some(emb(&train, 4)), 9)
+        .is_err());
+    assert!(t.restore_embeddings(vec![emb(&train, 1)], None, 9).is_err());
+    assert_eq!(probe(&mut t), before);
+}
