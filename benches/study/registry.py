@@ -246,28 +246,17 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
     ),
     Hypothesis(
         "memory-3",
-        "control for h-slope: 3 memory slots (which carry the running gain) beside the 5 "
-        "fresh candidates (whose gain is one step at draw time), one-step gain",
+        "3 memory slots (the hardest candidates seen, carrying the running gain) beside "
+        "the 5 fresh candidates",
         options(gain_memory_candidates=3),
     ),
     Hypothesis(
         "h-slope",
         "the fall of H per refresh over the last 10 refreshes (about one ML-1M epoch at "
         "the recipe, the paper's step) instead of one refresh of 100 steps, over which H "
-        "barely moves; only memory slots have that history, so draws see 3 of them beside "
-        "5 fresh candidates (as memory-3)",
-        options(gain_window=10, gain_memory_candidates=3),
-    ),
-    Hypothesis(
-        "h-slope-z",
-        "h-slope with the gain standardised per user (per-user-g), so that the small "
-        "falls of H at convergence still weigh",
-        options(
-            gain_window=10,
-            gain_memory_candidates=3,
-            gain_criterion="gain_normalized",
-            gain_beta=1.0,
-        ),
+        "barely moves: for memory slots from their score histories, at draw time against "
+        "the snapshot 10 refreshes back",
+        options(gain_window=10),
     ),
 )
 
