@@ -207,6 +207,32 @@ def gdns_lines(store: Store, specs: list[RunSpec]) -> list[str]:
         "",
         *table(head, rows),
         "",
+        *gain_spread_lines(run, last),
+    ]
+
+
+def gain_spread_lines(run: dict[str, Any], last: dict[str, Any]) -> list[str]:
+    """How much the gain can move the default criterion at the last epoch:
+    the middle half of ``G`` in memory, and the factor ``1 + β(G − g0)``
+    it gives with the run's ``β`` (1 unless the run set it)."""
+    quartiles = [
+        (q[1], q[3])
+        for q in (last[lab]["g"].get("quantiles") for lab in ("false", "true"))
+        if q and len(q) == 5
+    ]
+    if not quartiles:
+        return []
+    lo, hi = min(q[0] for q in quartiles), max(q[1] for q in quartiles)
+    beta = float(run.get("options", {}).get("gain_beta", 1.0))
+    g0 = float(run.get("options", {}).get("g0", 0.5))
+    swing = beta * max(abs(lo - g0), abs(hi - g0))
+    return [
+        f"At the last epoch the middle half of `G` (false and true negatives alike) lies in "
+        f"[{lo:.4f}, {hi:.4f}]: with β = {beta:g} the gain factor 1 + β(G − g0) is within "
+        f"1 ± {swing:.4f} there, so for such candidates the gain changes the pick only "
+        f"between candidates whose hardness is within a factor {1 + 2 * swing:.4f} of each "
+        "other: the gain criterion draws what the hardness alone would.",
+        "",
     ]
 
 
