@@ -25,6 +25,9 @@ from gnno.recipes import recipe
 from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLER_OPTIONS, SAMPLERS, Hypothesis
 
 #: What each priority tier holds (the plan is sorted by tier, then seed).
+#: The tier of every hypothesis run (a main run never has it).
+HYPOTHESIS_TIER = 6
+
 TIERS = (
     "ML-1M, seed 0: every sampler, default loss",
     "ML-1M: gain and DNS on more seeds, default loss",
@@ -194,7 +197,7 @@ def hypothesis_spec(hyp: Hypothesis, dataset: str, seed: int, config: PlanConfig
         dict(SAMPLER_OPTIONS["gain"], **(hyp.options or {})),
         train_settings(dataset, hyp.loss, config, **hyp.train),
         diagnostics=True,
-        tier=6,
+        tier=HYPOTHESIS_TIER,
     )
 
 
@@ -213,6 +216,7 @@ def baseline(spec: RunSpec) -> RunSpec:
 
 __all__ = [
     "TIERS",
+    "HYPOTHESIS_TIER",
     "RunSpec",
     "PlanConfig",
     "plan",
