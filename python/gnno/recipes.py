@@ -51,12 +51,11 @@ RECIPES: list[tuple[str, str, dict[str, Any]]] = [
 DEFAULT_LOSS = "softmax"
 
 #: The sampler ``gnno train`` uses when none is given: the one that measured
-#: best at the recipe (``docs/RESULTS.md``, "Targets"). On MovieLens-1M at
-#: convergence (seeds 0 and 1), uniform negatives reached validation NDCG@10
-#: 0.594 and 0.589 against DNS's 0.585 and 0.581 and the gain sampler's 0.584
-#: and 0.581 with the softmax loss:
-#: with 16 negatives in a softmax at temperature 0.25 the loss already
-#: weights the hardest of them, and harder draws added false negatives.
+#: best on validation at the recipe (``docs/RESULTS.md``, "Targets", ranks
+#: them per data set). Uniform negatives lead DNS and the gain sampler on
+#: MovieLens-1M (three seeds) and with planted false negatives: with 16
+#: negatives in a softmax at temperature 0.25 the loss already weights the
+#: hardest of them, and harder draws added false negatives.
 DEFAULT_SAMPLER = "uniform"
 
 

@@ -290,10 +290,18 @@ pub fn check_gain_params(alpha: f32, eps: f32) -> Result<()> {
 /// observation" and keeps `g_prev`.
 #[inline]
 pub fn gain_step(h_prev: f32, h_now: f32, g_prev: f32, alpha: f32, eps: f32) -> f32 {
+    gain_step_over(h_prev, h_now, g_prev, alpha, eps, 1.0)
+}
+
+/// [`gain_step`] with `h_prev` measured `lag` refreshes before `h_now`: the
+/// fall per refresh, `α·g_prev + (1 − α)·σ((h_prev − h_now)/(lag·(h_now + ε)))`
+/// (`lag = 1` is `gain_step` bit for bit).
+#[inline]
+pub fn gain_step_over(h_prev: f32, h_now: f32, g_prev: f32, alpha: f32, eps: f32, lag: f32) -> f32 {
     if h_prev.is_nan() || h_now.is_nan() {
         g_prev
     } else {
-        alpha * g_prev + (1.0 - alpha) * sigmoid((h_prev - h_now) / (h_now + eps))
+        alpha * g_prev + (1.0 - alpha) * sigmoid((h_prev - h_now) / (lag * (h_now + eps)))
     }
 }
 

@@ -285,12 +285,7 @@ impl DrawContext<'_> {
                 let s_prev = prev.score(prev.user(u), j as usize);
                 let h_prev = cache.expectation(u, 0, s_prev, self.recip);
                 let (alpha, eps) = (self.refresh.alpha, self.refresh.eps);
-                if h_prev.is_nan() || h_now.is_nan() {
-                    g0
-                } else {
-                    alpha * g0
-                        + (1.0 - alpha) * sigmoid((h_prev - h_now) / (self.lag * (h_now + eps)))
-                }
+                crate::kernels::gain_step_over(h_prev, h_now, g0, alpha, eps, self.lag)
             }
             _ => g0,
         }

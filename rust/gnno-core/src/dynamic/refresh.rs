@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::DynamicSampler;
 use crate::alloc;
 use crate::error::{check_finite_f32, Error, Result};
-use crate::kernels::{expectation_for_user, sigmoid, Scratch};
+use crate::kernels::{expectation_for_user, gain_step_over, Scratch};
 use crate::memory::{observe, retain, Candidate, RetainScratch};
 use crate::rng::{purpose, StreamKey, BLOCK};
 
@@ -196,8 +196,11 @@ impl DynamicSampler {
                             u,
                             &mut scratch,
                         );
+                        // The gains before this refresh, for the windowed gain only.
                         listed_g.clear();
-                        listed_g.extend(listed.iter().map(|&k| pool[k].g));
+                        if cfg.gain_window >= 2 {
+                            listed_g.extend(listed.iter().map(|&k| pool[k].g));
+                        }
                         for (t, &k) in listed.iter().enumerate() {
                             observe(
                                 &mut pool[k],
@@ -375,9 +378,14 @@ impl WindowContext<'_> {
                 scratch,
             );
             for (&t, &h_then) in buf.chosen.iter().zip(&buf.old_h) {
-                let h_now = listed_h[t];
-                let fall = (h_then - h_now) / (lag as f32 * (h_now + cfg.eps));
-                pool[listed[t]].g = cfg.alpha * listed_g[t] + (1.0 - cfg.alpha) * sigmoid(fall);
+                pool[listed[t]].g = gain_step_over(
+                    h_then,
+                    listed_h[t],
+                    listed_g[t],
+                    cfg.alpha,
+                    cfg.eps,
+                    lag as f32,
+                );
             }
         }
     }

@@ -608,32 +608,7 @@ fn expectation_under(train: &Interactions, e: &Embeddings, u: usize, j: usize) -
 fn windowed_gain_measures_the_fall_of_h_over_the_window() {
     let train = data();
     let window = 3;
-    let mut s = DynamicSampler::new(
-        train.clone(),
-        Proposal::Uniform,
-        RefreshConfig {
-            slots: 8,
-            fresh: 8,
-            history: window + 1,
-            retain: Retain::TopH,
-            alpha: 0.2,
-            eps: 1e-6,
-            g0: 0.5,
-            max_positives: None,
-            gain_window: window,
-        },
-        DrawConfig {
-            memory_candidates: 3,
-            fresh_candidates: 2,
-            criterion: Criterion::Gain { beta: 1.0 },
-            temperature: 0.0,
-            gain_positives: 16,
-            memory_step: false,
-            gain_warmup: 0.0,
-        },
-        7,
-    )
-    .unwrap();
+    let mut s = windowed_sampler(train.clone(), window, Criterion::Gain { beta: 1.0 });
     let snapshots: Vec<Embeddings> = (1..=6).map(|k| emb(&train, k)).collect();
     let mut before = None;
     for e in &snapshots {
@@ -702,8 +677,8 @@ fn windowed_sampler(
         train,
         Proposal::Uniform,
         RefreshConfig {
-            slots: 4,
-            fresh: 4,
+            slots: 8,
+            fresh: 8,
             history: window + 1,
             retain: Retain::TopH,
             alpha: 0.2,
