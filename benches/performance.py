@@ -183,14 +183,43 @@ def refresh_times(data: dict[str, Any], rounds: int = 5) -> list[dict[str, Any]]
     return rows
 
 
-def draw_times(data: dict[str, Any], rounds: int = 3) -> list[dict[str, Any]]:
-    """Median seconds to draw one negative for every training pair (batches
-    of 1024, no training), each sampler after two refreshes from a GMF at
-    its initial state (the gain sampler's gain term needs two snapshots).
-    ``gain, criterion=hardness`` is the gain sampler without the gain term,
-    to show what that term costs."""
+#: Epochs of training before the draws' snapshots: the first snapshot after
+#: ``DRAW_WARM_EPOCHS``, the second one epoch later. The initial model is not
+#: the regime a sampler draws in: under it every candidate is about as hard
+#: as the next and two snapshots of it are equal, which changes how much of
+#: the gain term the draws compute.
+DRAW_WARM_EPOCHS = 2
+
+
+def trained_snapshots(train: Any, seed: int = 0) -> tuple[Any, Any]:
+    """Two GMF (d=32) models, ``DRAW_WARM_EPOCHS`` epochs and one more epoch
+    into training at the softmax recipe with uniform negatives."""
+    import copy
+
     import torch
 
+    import gnno
+    from gnno.recipes import recipe, trainer_options
+
+    torch.manual_seed(seed)
+    model = gnno.GMF(train.n_users, train.n_items, 32, sparse=True)
+    kwargs = trainer_options(recipe("ncf", "softmax"))
+    kwargs.update(progress=False, patience=None, refresh_every=None, seed=seed)
+    snapshots = []
+    for epochs in (DRAW_WARM_EPOCHS, 1):
+        kwargs["epochs"] = epochs
+        sampler = gnno.build_sampler("uniform", train, seed=seed + len(snapshots))
+        gnno.Trainer(model, train, sampler, loss="softmax", **kwargs).fit()
+        snapshots.append(copy.deepcopy(model))
+    return snapshots[0], snapshots[1]
+
+
+def draw_times(data: dict[str, Any], rounds: int = 3) -> list[dict[str, Any]]:
+    """Median seconds to draw one negative for every training pair (batches
+    of 1024, no training), each sampler after two refreshes from a GMF
+    trained for a few epochs (see :func:`trained_snapshots`; the gain
+    sampler's gain term needs two snapshots). ``gain, criterion=hardness``
+    is the gain sampler without the gain term, to show what that term costs."""
     import gnno
 
     configs = [(name, name, {}) for name in ("uniform", "popularity", *SCORE_SAMPLERS)]
@@ -198,8 +227,7 @@ def draw_times(data: dict[str, Any], rounds: int = 3) -> list[dict[str, Any]]:
     configs += [(label, "gain", options) for label, options in GAIN_VARIANTS]
     rows = []
     for data_name, train in data.items():
-        torch.manual_seed(0)
-        model = gnno.GMF(train.n_users, train.n_items, 32)
+        before, after = trained_snapshots(train)
         users, items = train.to_pairs()
         order = np.random.default_rng(0).permutation(len(users))
         batches = [
@@ -209,7 +237,7 @@ def draw_times(data: dict[str, Any], rounds: int = 3) -> list[dict[str, Any]]:
         samplers = {}
         for label, name, options in configs:
             sampler = gnno.build_sampler(name, train, seed=0, **options)
-            for epoch in range(2):
+            for epoch, model in enumerate((before, after)):
                 sampler.set_epoch(epoch)
                 sampler.refresh(model)
             samplers[label] = sampler
@@ -230,6 +258,49 @@ def draw_times(data: dict[str, Any], rounds: int = 3) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def draws_section(m: dict[str, Any], draws: list[dict[str, Any]]) -> str:
+    """The "Draws" section from :func:`draw_times`'s rows."""
+    lines = [
+        "## Draws",
+        "",
+        "One negative for every training pair, in batches of 1024, the sampler alone "
+        "(no training), after two refreshes: from a GMF (d=32) trained "
+        f"{DRAW_WARM_EPOCHS} epochs at the softmax recipe with uniform negatives, and "
+        "from the same model one epoch later. "
+        "`gain, criterion=hardness` is the gain sampler without its gain term; the "
+        "rows below it are the gain hypotheses' settings (`benches/study/registry.py`). "
+        f"The gain issue's target is at most {GAIN_COST_TARGET:g}x DNS per drawn pair. "
+        f"Load average {m.get('load_before', '?')} before and {m.get('load_after', '?')} "
+        f"after; commit {m.get('commit', '?')}, {m.get('date', '?')}.",
+        "",
+        "| dataset | sampler | s per epoch | ns per pair | vs uniform | vs DNS |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    add = lines.append
+    base = {r["dataset"]: r["median_s"] for r in draws if r["sampler"] == "uniform"}
+    dns = {r["dataset"]: r["median_s"] for r in draws if r["sampler"] == "dns"}
+    for r in draws:
+        ratio = r["median_s"] / dns[r["dataset"]] if r["dataset"] in dns else float("nan")
+        add(
+            f"| {r['dataset']} | {r['sampler']} | {fmt_s(r['median_s'])} "
+            f"| {1e9 * r['median_s'] / r['pairs']:.0f} | {r['median_s'] / base[r['dataset']]:.1f}x "
+            f"| {ratio:.1f}x |"
+        )
+    add("")
+    gain_rows = [r for r in draws if r["sampler"] == "gain" and r["dataset"] in dns]
+    if gain_rows:
+        parts = [f"{r['dataset']} {r['median_s'] / dns[r['dataset']]:.1f}x" for r in gain_rows]
+        worst = max(r["median_s"] / dns[r["dataset"]] for r in gain_rows)
+        verdict = "meets" if worst <= GAIN_COST_TARGET else "misses"
+        add(
+            f"**The default gain sampler costs {', '.join(parts)} DNS per drawn pair, which "
+            f"{verdict} the {GAIN_COST_TARGET:g}x target.**"
+        )
+        add("")
+    add("Regenerate this section alone: `python benches/performance.py --only draws`.")
+    return "\n".join(lines)
 
 
 # -- 3. memory ------------------------------------------------------------------------------
@@ -344,6 +415,12 @@ def report(
         add(target_paragraph(epochs, draws, m))
         add("")
 
+    # -- draws (a section of its own: `--only draws` rewrites it alone)
+    from _sections import markers
+
+    begin, end = markers("draws")
+    L.extend([begin, draws_section(m, draws), end, ""])
+
     # -- refresh
     add("## Refresh")
     add("")
@@ -369,40 +446,6 @@ def report(
             f"| {1e6 * r['median_s'] / r['users']:.1f} | {share} |"
         )
     add("")
-
-    # -- draws
-    add("## Draws")
-    add("")
-    add(
-        "One negative for every training pair, in batches of 1024, the sampler alone "
-        "(no training), after two refreshes from a GMF at its initial state. "
-        "`gain, criterion=hardness` is the gain sampler without its gain term; the "
-        "rows below it are the gain hypotheses' settings (`benches/study/registry.py`). "
-        f"The gain issue's target is at most {GAIN_COST_TARGET:g}x DNS per drawn pair."
-    )
-    add("")
-    add("| dataset | sampler | s per epoch | ns per pair | vs uniform | vs DNS |")
-    add("|---|---|---:|---:|---:|---:|")
-    base = {r["dataset"]: r["median_s"] for r in draws if r["sampler"] == "uniform"}
-    dns = {r["dataset"]: r["median_s"] for r in draws if r["sampler"] == "dns"}
-    for r in draws:
-        ratio = r["median_s"] / dns[r["dataset"]] if r["dataset"] in dns else float("nan")
-        add(
-            f"| {r['dataset']} | {r['sampler']} | {fmt_s(r['median_s'])} "
-            f"| {1e9 * r['median_s'] / r['pairs']:.0f} | {r['median_s'] / base[r['dataset']]:.1f}x "
-            f"| {ratio:.1f}x |"
-        )
-    add("")
-    gain_rows = [r for r in draws if r["sampler"] == "gain" and r["dataset"] in dns]
-    if gain_rows:
-        parts = [f"{r['dataset']} {r['median_s'] / dns[r['dataset']]:.1f}x" for r in gain_rows]
-        worst = max(r["median_s"] / dns[r["dataset"]] for r in gain_rows)
-        verdict = "meets" if worst <= GAIN_COST_TARGET else "misses"
-        add(
-            f"**The default gain sampler costs {', '.join(parts)} DNS per drawn pair, which "
-            f"{verdict} the {GAIN_COST_TARGET:g}x target.**"
-        )
-        add("")
 
     # -- kernels
     add("## Kernels and foundations against their numpy references")
@@ -587,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("training",),
+        choices=("training", "draws"),
         help="run one part and rewrite only its section of --out",
     )
     args = parser.parse_args(argv)
@@ -603,6 +646,26 @@ def main(argv: list[str] | None = None) -> int:
         m["load_after"] = load_average()
         write_section(args.out, "training", training_section(m, benches))
         print(f"wrote the training section of {args.out}")
+        return 0
+    if args.only == "draws":
+        from _sections import write_section
+
+        sys.path.insert(0, str(BENCHES))
+        from conftest import datasets_dir
+
+        data_dir = datasets_dir()
+        if data_dir is None:
+            print("shared datasets not found (set GNNO_DATA)", file=sys.stderr)
+            return 2
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+        m = machine(dict(os.environ))
+        m["load_before"] = load_average()
+        draws = draw_times(load(data_dir))
+        m["load_after"] = load_average()
+        write_section(args.out, "draws", draws_section(m, draws))
+        print(f"wrote the draws section of {args.out}")
         return 0
     if args.source is not None:
         saved = json.loads(args.source.read_text())
