@@ -453,3 +453,28 @@ def test_train_plants_false_negatives(tmp_path, capsys):
     for bad in ("1", "-0.1", "nan"):
         assert main(["train", "--data", str(data), "--false-negatives", bad, *FAST]) == 2
         assert "--false-negatives" in capsys.readouterr().err
+
+
+def test_train_validates_on_a_subset_of_users(tmp_path, capsys, monkeypatch):
+    """``--validation-users N`` reaches the protocol (the study's Gowalla
+    runs validate on 6000 users), is recorded for --resume, and a count
+    below 1 is refused."""
+    from gnno import cli, protocols
+
+    data = write_lightgcn(tmp_path / "lgcn")
+    seen = []
+    real = protocols.load
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("validation_users"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli.protocols, "load", spy)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--epochs", "1", "--out", str(out)]
+    assert main([*args, "--validation-users", "3", *FAST]) == 0
+    assert seen == [3]
+    assert json.loads((out / "config.json").read_text())["validation_users"] == 3
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--validation-users", "0", *FAST]) == 2
+    assert "--validation-users must be at least 1, got 0" in capsys.readouterr().err

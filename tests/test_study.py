@@ -74,6 +74,10 @@ def test_resume_trains_nothing_and_report_only_reproduces_the_report(quick: Path
     only = _run("--quick", "--report-only", "--out", str(quick))
     assert only.returncode == 0, only.stdout + only.stderr
     assert (quick / "RESULTS.md").read_text() == before
+    # A narrowed run still reports on the whole plan.
+    narrowed = _run("--quick", "--report-only", "--samplers", "uniform", "--out", str(quick))
+    assert narrowed.returncode == 0, narrowed.stdout + narrowed.stderr
+    assert (quick / "RESULTS.md").read_text() == before
 
 
 def test_a_changed_setting_is_a_new_run(quick: Path) -> None:
@@ -92,3 +96,22 @@ def test_quick_recipe_search(tmp_path: Path) -> None:
     # Three different configurations: two losses, then another L2.
     assert len({json.dumps([r["loss"], r["train"]], sort_keys=True) for r in records}) == 3
     assert len({r["loss"] for r in records}) == 2
+
+
+def test_readme_expected_section_is_the_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's table of what ``gnno train`` reaches is written by the
+    report from the committed run records: regenerate it (``--report-only``)
+    whenever a run lands."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from _sections import get_section
+    from study.cli import README_SECTION, config_from, parse_args
+    from study.plan import plan
+    from study.store import Store
+    from study.targets import expected_lines
+
+    config = config_from(parse_args([]))
+    lines = expected_lines(Store(ROOT / "docs" / "study" / "runs"), plan(config))
+    section = get_section((ROOT / "README.md").read_text(), README_SECTION)
+    assert section is not None
+    body = section.split("\n", 1)[1].rsplit("<!--", 1)[0].strip()
+    assert body == "\n".join(lines).strip()

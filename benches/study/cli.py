@@ -114,13 +114,51 @@ def main(argv: list[str]) -> int:
         return 0
     if not args.report_only:
         run_plan(planned, store, args, scratch=out / "study" / "data")
+    # The report covers the whole plan whatever narrowed the runs trained.
+    config = report_config(args)
     figures = make_figures(store, main_runs(config), out / "figures")
     from .recipe import RecipeStore, report_lines
 
     recipe = report_lines(RecipeStore(out / "study" / "recipe"), quick=args.quick)
     path = write_report(store, config, out, figures, recipe)
     print(f"wrote {path} and {len(figures)} figures", flush=True)
+    if out.resolve() == (ROOT / "docs").resolve():
+        write_readme_section(store, config)
     return 0
+
+
+#: The README's section that the report writes (between its markers).
+README_SECTION = "expected"
+
+
+def write_readme_section(store: Store, config: PlanConfig) -> None:
+    """The README's table of what ``gnno train`` reaches at its defaults."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benches"))
+    from _sections import write_section
+
+    from .targets import expected_lines
+
+    lines = expected_lines(store, plan(config))
+    if lines:
+        write_section(ROOT / "README.md", README_SECTION, "\n".join(lines))
+
+
+def report_config(args: argparse.Namespace) -> PlanConfig:
+    """The plan the report is written from: the whole study (``--quick``'s,
+    and at ``--epochs-cap`` where given), not the subset a run was narrowed
+    to, so that a narrowed run never leaves a narrowed report behind."""
+    unfiltered = dict(
+        vars(args),
+        datasets=None,
+        seeds=None,
+        samplers=None,
+        losses=None,
+        no_hypotheses=False,
+        hypotheses=None,
+    )
+    return config_from(argparse.Namespace(**unfiltered))
 
 
 def shard(text: str) -> tuple[int, int]:

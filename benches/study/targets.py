@@ -14,7 +14,7 @@ from gnno.recipes import DEFAULT_LOSS, DEFAULT_SAMPLER
 from .plan import HYPOTHESIS_TIER, RunSpec
 from .registry import DATASETS
 from .store import Store
-from .summarize import outside_spread, paired, stat
+from .summarize import fmt, outside_spread, paired, stat
 
 #: (data set, metric, target, minutes allowed per run) of the training issue.
 ACCURACY_TARGETS = (
@@ -96,6 +96,53 @@ def target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
         lines.append(f"| {dataset} | {model} | {text} |")
     lines += ["", *gain_target_lines(store, specs), ""]
     return lines
+
+
+def _train_command(dataset: str) -> str:
+    """The ``gnno train`` command that trains ``dataset``'s default run."""
+    d = DATASETS[dataset]
+    if d.path is None:
+        command = "gnno train"
+    else:
+        command = f"gnno train --data ../shared/datasets/{d.path} --format {d.format}"
+    if d.false_negative_fraction:
+        command += f" --false-negatives {d.false_negative_fraction:g}"
+    if d.validation_users:
+        command += f" --validation-users {d.validation_users}"
+    return command
+
+
+def expected_lines(store: Store, specs: list[RunSpec]) -> list[str]:
+    """What ``gnno train`` at its defaults reaches per data set (the
+    README's "expected" section), from the default's study runs."""
+    rows = []
+    for dataset in dict.fromkeys(s.dataset for s in specs):
+        runs = _runs(store, specs, dataset, *DEFAULT)
+        if not runs:
+            continue
+        metrics = []
+        for label, key in DATASETS[dataset].metrics[:2]:
+            mean, sd, n = stat(r["test"].get(key) for r in runs)
+            metrics.append(f"{label} {fmt(mean, sd, n)}")
+        epochs, _, _ = stat(r["best_epoch"] + 1 for r in runs)
+        wall, _, _ = stat(r["compute"]["wall_seconds"] / 60 for r in runs)
+        rows.append(
+            f"| `{_train_command(dataset)}` | {', '.join(metrics)} | {len(runs)} "
+            f"| {epochs:.0f} | {wall:.0f} |"
+        )
+    if not rows:
+        return []
+    return [
+        f"What `gnno train` reaches at its defaults ({DEFAULT_SAMPLER} negatives, the "
+        f"{DEFAULT_LOSS} recipe), measured by the study (`docs/RESULTS.md`; this table is "
+        "written by `python benches/study --report-only`): test metrics at the best "
+        "validation epoch, mean ± standard deviation over seeds, and wall-clock minutes "
+        "per run on two CPU cores shared with other runs.",
+        "",
+        "| command | test | seeds | best epoch | minutes |",
+        "|---|---|---:|---:|---:|",
+        *rows,
+    ]
 
 
 def default_sampler_lines(store: Store, specs: list[RunSpec]) -> list[str]:
@@ -183,4 +230,4 @@ def gain_target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     ]
 
 
-__all__ = ["target_lines", "ACCURACY_TARGETS", "ANCHORS"]
+__all__ = ["target_lines", "expected_lines", "ACCURACY_TARGETS", "ANCHORS"]

@@ -79,6 +79,7 @@ _CONFIG_KEYS = (
     "margin",
     "seed",
     "false_negatives",
+    "validation_users",
     "refresh_every",
     "dense",
     "item_bias",
@@ -98,6 +99,7 @@ _CONFIG_FALLBACK: dict[str, Any] = {
     "dense": True,
     "item_bias": False,
     "false_negatives": 0.0,
+    "validation_users": None,
 }
 #: The type each config.json value must have (a hand-edited file is checked).
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -120,6 +122,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "margin": (int, float),
     "seed": (int,),
     "false_negatives": (int, float),
+    "validation_users": (int, type(None)),
     "refresh_every": (int, type(None)),
     "dense": (bool,),
     "item_bias": (bool,),
@@ -204,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         help="plant this fraction of each user's training positives as known false negatives "
         "(removed from training; the log reports the drawn false-negative rate against them)",
+    )
+    t.add_argument(
+        "--validation-users",
+        type=int,
+        metavar="N",
+        help="evaluate validation on a seeded subset of N users (default: every user); "
+        "the study's Gowalla runs use 6000",
     )
     t.add_argument(
         "--prefetch",
@@ -505,6 +515,7 @@ def _complete_config(given: dict[str, Any]) -> dict[str, Any]:
         config.setdefault(key, value)
     config.setdefault("seed", 0)
     config.setdefault("false_negatives", 0.0)
+    config.setdefault("validation_users", None)
     if config["format"] == "csv":
         config.setdefault("user_col", "user")
         config.setdefault("item_col", "item")
@@ -551,6 +562,10 @@ def _check_config(config: dict[str, Any]) -> None:
             raise UsageError(f"--{key} must be positive and finite, got {config[key]}")
     if not 0 <= config["false_negatives"] < 1:
         raise UsageError(f"--false-negatives must be in [0, 1), got {config['false_negatives']}")
+    if config["validation_users"] is not None and config["validation_users"] < 1:
+        raise UsageError(
+            f"--validation-users must be at least 1, got {config['validation_users']}"
+        )
     for key in ("weight_decay", "l2", "margin"):
         if not config[key] >= 0 or not math.isfinite(config[key]):
             raise UsageError(
@@ -573,6 +588,7 @@ def load_splits(config: dict[str, Any]) -> Splits:
         item_col=config.get("item_col", "item"),
         sep=config.get("sep", ","),
         false_negative_fraction=float(config["false_negatives"]),
+        validation_users=config.get("validation_users"),
     )
 
 
