@@ -563,9 +563,7 @@ def _check_config(config: dict[str, Any]) -> None:
     if not 0 <= config["false_negatives"] < 1:
         raise UsageError(f"--false-negatives must be in [0, 1), got {config['false_negatives']}")
     if config["validation_users"] is not None and config["validation_users"] < 1:
-        raise UsageError(
-            f"--validation-users must be at least 1, got {config['validation_users']}"
-        )
+        raise UsageError(f"--validation-users must be at least 1, got {config['validation_users']}")
     for key in ("weight_decay", "l2", "margin"):
         if not config[key] >= 0 or not math.isfinite(config[key]):
             raise UsageError(
