@@ -57,11 +57,11 @@ DEFAULT_LOSS = "softmax"
 #: with planted false negatives: with 16 negatives in a softmax at
 #: temperature 0.25 the loss already weights the hardest of them, and harder
 #: draws add false negatives. On Gowalla validation prefers DNS and the gain
-#: sampler while test does not. A likely reason (not yet tested): the
-#: validation item competes in the full ranking with the user's test items,
-#: which hard samplers draw as negatives (four times uniform's false-negative
-#: rate) and so push down, freeing places for it. Uniform is also the
-#: cheapest to draw.
+#: sampler while test does not, for a reason not yet known: not that the
+#: validation item competes in the ranking with the test items, which hard
+#: samplers draw as negatives (removing them from the validation ranking lifts
+#: uniform's and DNS's validation alike: ``docs/VALIDATION_CHECK.md``).
+#: Uniform is also the cheapest to draw.
 DEFAULT_SAMPLER = "uniform"
 
 
