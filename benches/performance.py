@@ -660,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-        m = machine(dict(os.environ))
+        m = machine(dict(os.environ, GNNO_BENCH_TORCH_THREADS=str(args.torch_threads)))
         m["load_before"] = load_average()
         draws = draw_times(load(data_dir))
         m["load_after"] = load_average()
