@@ -115,3 +115,24 @@ def test_readme_expected_section_is_the_stores(monkeypatch: pytest.MonkeyPatch) 
     assert section is not None
     body = section.split("\n", 1)[1].rsplit("<!--", 1)[0].strip()
     assert body == "\n".join(lines).strip()
+
+
+def test_a_main_run_planned_again_by_a_hypothesis_stays_a_main_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gain-default hypothesis and its DNS baseline are the main runs of
+    gain and DNS (same settings, same key); planned once, at the earlier
+    tier, they still count in the main comparison (targets, rankings)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import main_runs, plan
+
+    config = config_from(parse_args([]))
+    planned = {s.key: s for s in plan(config)}
+    main = main_runs(config)
+    assert all(not planned[s.key].hypothesis for s in main)
+    hyp_only = [s for s in planned.values() if s.hypothesis]
+    assert hyp_only and all(s.key not in {m.key for m in main} for s in hyp_only)
+    # The synthetic data's main gain run is also the gain-default hypothesis's.
+    gain = next(s for s in main if (s.dataset, s.sampler, s.seed) == ("synthetic", "gain", 0))
+    assert planned[gain.key].tier <= gain.tier

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gnno.recipes import recipe
@@ -53,6 +53,7 @@ class RunSpec:
     train: dict[str, Any]  # the training settings (recipe + overrides)
     diagnostics: bool = False  # record H and G of the memory every epoch
     tier: int = 0
+    hypothesis: bool = False  # planned only as a hypothesis run or its baseline
 
     @property
     def label(self) -> str:
@@ -145,12 +146,16 @@ def main_runs(config: PlanConfig) -> list[RunSpec]:
 def plan(config: PlanConfig) -> list[RunSpec]:
     """Every run of ``config``, most informative first (see ``TIERS``); a
     run planned twice (a hypothesis whose settings are the main
-    comparison's) appears once, at its earlier tier."""
+    comparison's) appears once, at its earlier tier, and counts as a main
+    run."""
     runs: dict[str, RunSpec] = {}
     for spec in main_runs(config) + hypothesis_runs(config):
         old = runs.get(spec.key)
-        if old is None or spec.tier < old.tier:
+        if old is None:
             runs[spec.key] = spec
+            continue
+        first = spec if spec.tier < old.tier else old
+        runs[spec.key] = replace(first, hypothesis=old.hypothesis and spec.hypothesis)
     order = {name: n for n, name in enumerate(config.datasets)}
     return sorted(
         runs.values(),
@@ -198,6 +203,7 @@ def hypothesis_spec(hyp: Hypothesis, dataset: str, seed: int, config: PlanConfig
         train_settings(dataset, hyp.loss, config, **hyp.train),
         diagnostics=True,
         tier=HYPOTHESIS_TIER,
+        hypothesis=True,
     )
 
 
@@ -211,6 +217,7 @@ def baseline(spec: RunSpec) -> RunSpec:
         dict(SAMPLER_OPTIONS["dns"]),
         dict(spec.train),
         tier=spec.tier,
+        hypothesis=spec.hypothesis,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gnno.recipes import DEFAULT_LOSS, DEFAULT_SAMPLER
 
-from .plan import HYPOTHESIS_TIER, RunSpec
+from .plan import RunSpec
 from .registry import DATASETS
 from .store import Store
 from .summarize import fmt, outside_spread, paired, stat
@@ -43,7 +43,7 @@ def _runs(store: Store, specs: list[RunSpec], dataset: str, sampler: str, loss: 
         store.get(s.key)
         for s in specs
         if (s.dataset, s.sampler, s.loss) == (dataset, sampler, loss)
-        and s.tier != HYPOTHESIS_TIER
+        and not s.hypothesis
         and s.key in store
     ]
 
@@ -199,7 +199,7 @@ def gain_target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
             for d in specs
             if (g.dataset, g.sampler, g.loss) == (dataset, "gain", loss)
             and (d.dataset, d.sampler, d.loss, d.seed) == (dataset, "dns", loss, g.seed)
-            and HYPOTHESIS_TIER not in (g.tier, d.tier)
+            and not (g.hypothesis or d.hypothesis)
         ]
         p = paired(pairs, metric)
         if not p["metric"]:
