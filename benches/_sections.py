@@ -23,6 +23,15 @@ def get_section(text: str, name: str) -> str | None:
     return None if match is None else match.group(0)
 
 
+def section_body(text: str, name: str) -> str | None:
+    """What section ``name`` of ``text`` holds between its markers, or None."""
+    section = get_section(text, name)
+    if section is None:
+        return None
+    begin, end = markers(name)
+    return section[len(begin) : section.rindex(end)]
+
+
 def replace_section(text: str, name: str, body: str) -> str:
     """``text`` with section ``name`` holding ``body`` (replaced where it
     is, appended at the end where it is absent)."""
@@ -37,10 +46,8 @@ def replace_section(text: str, name: str, body: str) -> str:
 def keep_sections(old: str, new: str, names: tuple[str, ...]) -> str:
     """``new`` with each named section of ``old`` that ``new`` lacks."""
     for name in names:
-        kept = get_section(old, name)
-        if kept is not None and get_section(new, name) is None:
-            begin, end = markers(name)
-            body = kept[len(begin) : kept.rindex(end)]
+        body = section_body(old, name)
+        if body is not None and get_section(new, name) is None:
             new = replace_section(new, name, body)
     return new
 

@@ -614,6 +614,17 @@ def training_section(m: dict[str, Any], benches: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def shared_data_dir() -> Path | None:
+    """The shared data sets' folder, or None (said on stderr) where absent."""
+    sys.path.insert(0, str(BENCHES))
+    from conftest import datasets_dir
+
+    data_dir = datasets_dir()
+    if data_dir is None:
+        print("shared datasets not found (set GNNO_DATA)", file=sys.stderr)
+    return data_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
@@ -650,12 +661,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "draws":
         from _sections import write_section
 
-        sys.path.insert(0, str(BENCHES))
-        from conftest import datasets_dir
-
-        data_dir = datasets_dir()
+        data_dir = shared_data_dir()
         if data_dir is None:
-            print("shared datasets not found (set GNNO_DATA)", file=sys.stderr)
             return 2
         import torch
 
@@ -682,12 +689,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out}")
         return 0
 
-    sys.path.insert(0, str(BENCHES))
-    from conftest import datasets_dir
-
-    data_dir = datasets_dir()
+    data_dir = shared_data_dir()
     if data_dir is None:
-        print("shared datasets not found (set GNNO_DATA)", file=sys.stderr)
         return 2
     env = dict(os.environ)
     env["GNNO_BENCH_TORCH_THREADS"] = str(args.torch_threads)

@@ -103,7 +103,7 @@ def test_readme_expected_section_is_the_stores(monkeypatch: pytest.MonkeyPatch) 
     report from the committed run records: regenerate it (``--report-only``)
     whenever a run lands."""
     monkeypatch.syspath_prepend(str(ROOT / "benches"))
-    from _sections import get_section
+    from _sections import section_body
     from study.cli import README_SECTION, config_from, parse_args
     from study.plan import plan
     from study.store import Store
@@ -111,10 +111,9 @@ def test_readme_expected_section_is_the_stores(monkeypatch: pytest.MonkeyPatch) 
 
     config = config_from(parse_args([]))
     lines = expected_lines(Store(ROOT / "docs" / "study" / "runs"), plan(config))
-    section = get_section((ROOT / "README.md").read_text(), README_SECTION)
-    assert section is not None
-    body = section.split("\n", 1)[1].rsplit("<!--", 1)[0].strip()
-    assert body == "\n".join(lines).strip()
+    body = section_body((ROOT / "README.md").read_text(), README_SECTION)
+    assert body is not None
+    assert body.strip() == "\n".join(lines).strip()
 
 
 def test_a_main_run_planned_again_by_a_hypothesis_stays_a_main_run(
