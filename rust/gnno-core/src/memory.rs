@@ -180,10 +180,24 @@ impl Memory {
     #[inline]
     pub fn find(&self, u: usize, item: i32) -> Option<usize> {
         let r = self.range(u);
-        self.items[r.clone()]
-            .iter()
-            .position(|&i| i == item)
-            .map(|p| r.start + p)
+        // Most lookups miss; chunks compared without early exit compile to
+        // vector compares, and only a chunk that matches is searched.
+        const CHUNK: usize = 8;
+        let row = &self.items[r.clone()];
+        for (c, chunk) in row.chunks(CHUNK).enumerate() {
+            if chunk.iter().fold(false, |hit, &i| hit | (i == item)) {
+                let p = chunk.iter().position(|&i| i == item)?;
+                return Some(r.start + c * CHUNK + p);
+            }
+        }
+        None
+    }
+
+    /// Starts loading user `u`'s slot items (a hint, see
+    /// [`crate::kernels::prefetch`]).
+    #[inline]
+    pub fn prefetch_items(&self, u: usize) {
+        crate::kernels::prefetch(&self.items[self.range(u)]);
     }
 
     /// The memory split into one mutable row per user (see [`MemoryRow`]).
@@ -419,4 +433,29 @@ pub fn retain(
     chosen.clear();
     chosen.extend(kept.iter().map(|&i| cands[i as usize].clone()));
     std::mem::swap(cands, chosen);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Memory;
+
+    #[test]
+    fn find_sees_every_slot_of_its_user_only() {
+        // 13 slots: one full chunk of 8 and a partial one.
+        let mut m = Memory::new(3, 13, 0, 0, 0.5).unwrap();
+        for (s, item) in m.items.iter_mut().enumerate() {
+            *item = s as i32;
+        }
+        for u in 0..3 {
+            for s in m.range(u) {
+                assert_eq!(m.find(u, s as i32), Some(s));
+            }
+            let other = ((u + 1) % 3) * 13;
+            assert_eq!(m.find(u, other as i32), None);
+            assert_eq!(m.find(u, -1), None);
+        }
+        // A repeated item: the first slot.
+        m.items[13 + 9] = 13 + 2;
+        assert_eq!(m.find(1, 13 + 2), Some(13 + 2));
+    }
 }

@@ -188,6 +188,15 @@ impl DynamicSampler {
                 let idx = b * BLOCK + r;
                 let u = users[idx] as usize;
                 let anchor = proposer.row(u, positives.map(|p| p[idx]), &mut prng, &mut items);
+                if let (Some(cache), Some(prev)) = (ctx.cache, ctx.prev_emb) {
+                    // The gain reads these after the current scores: start
+                    // every candidate's loads now so that their misses overlap.
+                    cache.prefetch(u);
+                    mem.prefetch_items(u);
+                    for &i in &items {
+                        prev.prefetch_item(i as usize);
+                    }
+                }
                 let uv = emb.user(u);
                 for (sc, &i) in scores.iter_mut().zip(&items) {
                     *sc = emb.score(uv, i as usize);
@@ -275,8 +284,11 @@ impl<'a> Proposer<'a> {
         };
         let mem = self.memory;
         self.filled.clear();
-        self.filled
-            .extend(mem.range(u).map(|s| mem.items[s]).filter(|&i| i >= 0));
+        // Only draws that take memory candidates read the user's slots.
+        if self.memory_candidates > 0 {
+            self.filled
+                .extend(mem.range(u).map(|s| mem.items[s]).filter(|&i| i >= 0));
+        }
         self.at.clear();
         let width = self.width;
         for (d, draw) in row.chunks_mut(width).enumerate() {

@@ -36,6 +36,15 @@ impl GainCache {
     }
 }
 
+impl GainCache {
+    /// Starts loading user `u`'s record (see [`crate::kernels::prefetch`]).
+    #[inline]
+    pub(super) fn prefetch(&self, u: usize) {
+        let base = u * 4 * self.cap;
+        crate::kernels::prefetch(&self.data[base..base + 4 * self.cap]);
+    }
+}
+
 impl DynamicSampler {
     /// The cache for snapshots `prev` and `now` (the `snapshots`-th), or
     /// `None` where the criterion does not use it or a snapshot is missing.
