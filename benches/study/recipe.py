@@ -203,9 +203,29 @@ def dataset_table(
         *table(head, rows),
         "",
         f"Chosen (bold, best validation {metric} {fmt(rec['validation'][metric], 0, 1)}): "
-        f"test {test}.",
+        f"test {test}. {against_recipe(dataset, tried, best)}",
         "",
     ]
+
+
+def against_recipe(
+    dataset: str, tried: list[tuple[str, dict[str, Any], dict[str, Any]]], best: int
+) -> str:
+    """How the chosen configuration stands against ``gnno.recipes``' one."""
+    settings = tried[best][1]
+    mine = dict(recipe(DATASETS[dataset].protocol, settings["loss"]), loss=settings["loss"])
+    diff = {k: (v, mine.get(k)) for k, v in settings.items() if mine.get(k) != v}
+    if not diff:
+        return "It is `gnno.recipes`' configuration."
+    said = ", ".join(f"{k} {v!r} (recipe: {r!r})" for k, (v, r) in sorted(diff.items()))
+    text = f"It differs from `gnno.recipes`' configuration in {said}"
+    for _, other, rec in tried:
+        if other == mine:
+            metric = rec["metric"]
+            lead = tried[best][2]["validation"][metric] - rec["validation"][metric]
+            text += f"; its validation lead over that configuration is {lead:+.4f}"
+            break
+    return text + " (see `gnno.recipes` for why the recipe keeps its settings)."
 
 
 def main(argv: list[str]) -> int:
