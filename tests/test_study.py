@@ -96,6 +96,20 @@ def test_quick_recipe_search(tmp_path: Path) -> None:
     # Three different configurations: two losses, then another L2.
     assert len({json.dumps([r["loss"], r["train"]], sort_keys=True) for r in records}) == 3
     assert len({r["loss"] for r in records}) == 2
+    # The study takes the search's run of its own plan (uniform, the
+    # default loss, seed 0) instead of training it again.
+    from gnno.recipes import recipe
+
+    l2 = recipe("csv", "softmax")["l2"]
+    shared = [r for r in records if r["loss"] == "softmax" and r["train"]["l2"] == l2]
+    assert len(shared) == 1, [(r["loss"], r["train"]["l2"]) for r in records]
+    study = _run("--quick", "--out", str(tmp_path), "--max-runs", "0", "--no-hypotheses")
+    assert study.returncode == 0, study.stdout + study.stderr
+    assert f"{shared[0]['key']}: taken from the recipe search's store" in study.stdout
+    adopted = json.loads((tmp_path / "study" / "runs" / f"{shared[0]['key']}.json").read_text())
+    assert {k: v for k, v in adopted.items() if k != "tier"} == {
+        k: v for k, v in shared[0].items() if k != "tier"
+    }
 
 
 def test_readme_expected_section_is_the_stores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .data import ROOT, StudyData, load
 from .figures import make_figures
-from .plan import PlanConfig, main_runs, plan
+from .plan import PlanConfig, RunSpec, main_runs, plan
 from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLERS, STUDY_DATASETS
 from .report import write_report
 from .runner import train_run
@@ -178,6 +178,18 @@ def quick_folder() -> Path:
     return Path(tempfile.gettempdir()) / "gnno-study-quick"
 
 
+def adopt(spec: RunSpec, store: Store, searched: Store) -> bool:
+    """Copies ``spec``'s run into ``store`` when the recipe search's store
+    ``searched`` has it (the same key is the same settings, trained by the
+    same runner); True if it did."""
+    record = searched.get(spec.key)
+    if record is None:
+        return False
+    store.save(dict(record, tier=spec.tier))
+    print(f"{spec.key}: taken from the recipe search's store", flush=True)
+    return True
+
+
 def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Path) -> None:
     """Trains the planned runs missing from ``store``, in plan order, until
     ``--max-runs`` or ``--time-budget`` says stop."""
@@ -187,7 +199,10 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
 
     torch.set_num_threads(args.threads)
     gnno.set_num_threads(args.threads)
-    todo = [s for s in planned if s.key not in store]
+    from .recipe import RecipeStore
+
+    searched = RecipeStore(scratch.parent / "recipe")
+    todo = [s for s in planned if s.key not in store and not adopt(s, store, searched)]
     if args.shard:
         k, n = shard(args.shard)
         todo = todo[k::n]
