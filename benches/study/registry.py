@@ -138,7 +138,9 @@ DATASETS: dict[str, Dataset] = {
             "Synthetic data (`gnno.datasets.synthetic()`, full ranking)",
             None,
             None,
-            2,
+            # Three: the gain issue's hypotheses need three paired seeds, and
+            # this is where runs cost seconds.
+            3,
             _FULL,
         ),
         # --quick: a tiny synthetic data set written as CSV and loaded like a
