@@ -268,9 +268,13 @@ def test_two_processes_train_like_one_and_resume_exactly(tmp_path, loopback):
     torch.manual_seed(0)
     module = GMF(N_USERS, N_ITEMS, dim=8, sparse=True)
     one_process = sparse_steps(module, module, STEP_BATCHES)
+    # gloo sums the ranks' gradients in another order than one process
+    # does, which moves a weight by an ulp or two (1.2e-7 seen) and Adam's
+    # division by the gradient's root mean square can enlarge that; a lost
+    # or doubled gradient moves weights by about the learning rate (0.1).
     for rank in ranks:
         for key, value in one_process.items():
-            torch.testing.assert_close(rank["sparse_step"][key], value, rtol=1e-6, atol=1e-7)
+            torch.testing.assert_close(rank["sparse_step"][key], value, rtol=1e-6, atol=1e-5)
 
     # -- training: one model, the same on both ranks, learning like one process.
     (r0, w0), (r1, w1) = ranks[0]["train"], ranks[1]["train"]
