@@ -202,7 +202,10 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
     from .recipe import RecipeStore
 
     searched = RecipeStore(scratch.parent / "recipe")
-    todo = [s for s in planned if s.key not in store and not adopt(s, store, searched)]
+    for spec in planned:
+        if spec.key not in store:
+            adopt(spec, store, searched)
+    todo = [s for s in planned if s.key not in store]
     if args.shard:
         k, n = shard(args.shard)
         todo = todo[k::n]

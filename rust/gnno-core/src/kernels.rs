@@ -493,15 +493,20 @@ impl Embeddings {
     }
 
     #[inline]
+    pub fn item(&self, i: usize) -> &[f32] {
+        &self.items[i * self.dim..(i + 1) * self.dim]
+    }
+
+    #[inline]
     pub fn score(&self, u: &[f32], i: usize) -> f32 {
-        dot(u, &self.items[i * self.dim..(i + 1) * self.dim])
+        dot(u, self.item(i))
     }
 
     /// Asks the CPU to start loading item `i`'s vector (a hint; no effect
     /// on results), so that several rows' cache misses overlap.
     #[inline]
     pub fn prefetch_item(&self, i: usize) {
-        prefetch(&self.items[i * self.dim..(i + 1) * self.dim]);
+        prefetch(self.item(i));
     }
 }
 

@@ -34,9 +34,7 @@ impl GainCache {
         let (shift, fast) = self.prepared[u][which];
         expectation_prepared(raw, exp, shift, fast, c, recip)
     }
-}
 
-impl GainCache {
     /// Starts loading user `u`'s record (see [`crate::kernels::prefetch`]).
     #[inline]
     pub(super) fn prefetch(&self, u: usize) {
