@@ -112,6 +112,41 @@ def test_quick_recipe_search(tmp_path: Path) -> None:
     }
 
 
+def test_recipe_search_order_per_data_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ML-1M's search compares the losses, then L2; Gowalla's starts from
+    softmax and tries more negatives before L2. Each configuration is tried
+    once, and the search stops where ``evaluate`` says so."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from gnno.recipes import recipe
+    from study.recipe import search
+
+    def trials(dataset: str, n: int) -> list[dict]:
+        asked: list[dict] = []
+
+        def evaluate(settings: dict) -> dict | None:
+            if len(asked) == n:
+                return None
+            asked.append(settings)
+            # Every configuration scores the same: the base stays the first.
+            return {"metric": "m", "validation": {"m": 0.5}}
+
+        search(dataset, evaluate)
+        return asked
+
+    ml1m = trials("ml1m", 6)
+    assert [t["loss"] for t in ml1m[:4]] == ["softmax", "group_softmax", "bpr", "group"]
+    l2 = recipe("ncf", "softmax")["l2"]
+    assert [t["l2"] for t in ml1m[4:]] == [pytest.approx(l2 / 3), pytest.approx(l2 * 3)]
+    gowalla = trials("gowalla", 3)
+    base = dict(recipe("lightgcn", "softmax"), loss="softmax")
+    assert gowalla[0] == base
+    assert gowalla[1] == dict(base, negatives=base["negatives"] * 4)
+    assert gowalla[2] == dict(base, l2=pytest.approx(base["l2"] / 3))
+    assert len({repr(sorted(t.items())) for t in trials("gowalla", 100)}) == len(
+        trials("gowalla", 100)
+    )
+
+
 def test_readme_expected_section_is_the_stores(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's table of what ``gnno train`` reaches is written by the
     report from the committed run records: regenerate it (``--report-only``)
