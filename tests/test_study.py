@@ -184,3 +184,27 @@ def test_a_main_run_planned_again_by_a_hypothesis_stays_a_main_run(
     # The synthetic data's main gain run is also the gain-default hypothesis's.
     gain = next(s for s in main if (s.dataset, s.sampler, s.seed) == ("synthetic", "gain", 0))
     assert planned[gain.key].tier <= gain.tier
+
+
+def test_the_committed_stores_hold_only_runs_the_report_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run record left over from a changed recipe or plan would sit in the
+    repository unread by the report: every study record is a planned run
+    (of ``report_config``, what ``--report-only`` reads) and every recipe
+    record a configuration the search visits."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import parse_args, report_config
+    from study.plan import plan
+    from study.recipe import SEARCH_DATASETS, RecipeStore, lookup, search
+
+    runs = ROOT / "docs" / "study" / "runs"
+    planned = {s.key for s in plan(report_config(parse_args([])))}
+    assert sorted(p.stem for p in runs.glob("*.json") if p.stem not in planned) == []
+    folder = ROOT / "docs" / "study" / "recipe"
+    store = RecipeStore(folder)
+    visited = set()
+    for dataset in SEARCH_DATASETS:
+        for cap in {r["train"]["epochs"] for r in store if r["dataset"] == dataset}:
+            visited |= {r["key"] for _, _, r in search(dataset, lookup(store, dataset, cap))}
+    assert sorted(p.stem for p in folder.glob("*.json") if p.stem not in visited) == []
