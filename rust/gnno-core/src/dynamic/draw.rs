@@ -178,24 +178,56 @@ impl DynamicSampler {
             &self.proposal,
             self.draw_cfg.memory_candidates,
         );
+        // Loads a row's data into cache ahead of its scoring (hints only):
+        // the user's vector, the anchor's and every candidate's item row and, where the gain
+        // is read, the previous snapshot's rows, the gain-cache record and
+        // the memory row.
+        let warm = |u: usize, anchor: i64, items: &[i64]| {
+            crate::kernels::prefetch(emb.user(u));
+            if anchor >= 0 {
+                emb.prefetch_item(anchor as usize);
+            }
+            for &i in items {
+                emb.prefetch_item(i as usize);
+            }
+            if let (Some(cache), Some(prev)) = (ctx.cache, ctx.prev_emb) {
+                cache.prefetch(u);
+                mem.prefetch_items(u);
+                for &i in items {
+                    prev.prefetch_item(i as usize);
+                }
+            }
+        };
         let work_on_block = |b: usize, block: &mut [i64]| {
             let mut prng = propose_key.rng(purpose::DRAW, b as u64);
             let mut srng = select_key.rng(purpose::GUMBEL, b as u64);
             let mut proposer = Proposer::new(train, mem, proposal, cm, width);
             let mut items = vec![0i64; row_len];
+            let mut ahead = vec![0i64; row_len];
             let mut scores = vec![0f32; row_len];
+            let rows = block.len() / k;
+            let positive = |idx: usize| positives.map(|p| p[idx]);
+            // Rows are proposed one ahead of scoring, so that a row's loads
+            // are in flight while the row before it is scored. Proposals and
+            // choices draw from separate streams, each in row order: the
+            // same negatives as proposing each row just before scoring it.
+            let first = b * BLOCK;
+            let mut next_anchor = proposer.row(
+                users[first] as usize,
+                positive(first),
+                &mut prng,
+                &mut ahead,
+            );
+            warm(users[first] as usize, next_anchor, &ahead);
             for (r, o) in block.chunks_mut(k).enumerate() {
-                let idx = b * BLOCK + r;
+                let idx = first + r;
                 let u = users[idx] as usize;
-                let anchor = proposer.row(u, positives.map(|p| p[idx]), &mut prng, &mut items);
-                if let (Some(cache), Some(prev)) = (ctx.cache, ctx.prev_emb) {
-                    // The gain reads these after the current scores: start
-                    // every candidate's loads now so that their misses overlap.
-                    cache.prefetch(u);
-                    mem.prefetch_items(u);
-                    for &i in &items {
-                        prev.prefetch_item(i as usize);
-                    }
+                std::mem::swap(&mut items, &mut ahead);
+                let anchor = next_anchor;
+                if r + 1 < rows {
+                    let v = users[idx + 1] as usize;
+                    next_anchor = proposer.row(v, positive(idx + 1), &mut prng, &mut ahead);
+                    warm(v, next_anchor, &ahead);
                 }
                 let uv = emb.user(u);
                 for (sc, &i) in scores.iter_mut().zip(&items) {
