@@ -208,3 +208,41 @@ def test_the_committed_stores_hold_only_runs_the_report_reads(
         for cap in {r["train"]["epochs"] for r in store if r["dataset"] == dataset}:
             visited |= {r["key"] for _, _, r in search(dataset, lookup(store, dataset, cap))}
     assert sorted(p.stem for p in folder.glob("*.json") if p.stem not in visited) == []
+
+
+def test_missed_targets_are_explained_from_the_records(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A missed accuracy target gets a line saying whether the default's runs
+    converged and the best test value of any finished run; a met one none."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import plan
+    from study.store import Store
+    from study.targets import DEFAULT, missed_lines
+
+    specs = plan(config_from(parse_args(["--datasets", "ml1m"])))
+    default = [s for s in specs if (s.sampler, s.loss) == DEFAULT and not s.hypothesis]
+    store = Store(tmp_path)
+
+    def record(spec, hr: float, ndcg: float, val: float) -> dict:
+        return {
+            "key": spec.key,
+            "label": f"{spec.dataset}.{spec.sampler}.{spec.loss}.seed{spec.seed}",
+            "metric": "ndcg@10",
+            "best_epoch": 20,
+            "stopped_early": True,
+            "train": {"epochs": 300, "dim": 64, "negatives": 16, "lr": 0.002},
+            "test": {"hr@10": hr, "ndcg@10": ndcg},
+            "validation": {"ndcg@10": val},
+        }
+
+    for i, spec in enumerate(default):
+        store.runs[spec.key] = record(spec, 0.70 + i / 100, 0.44, 0.5)
+    lines = missed_lines(store, specs)
+    assert len(lines) == 3, lines
+    assert "3 of 3 stopped early" in lines[2]
+    assert f"hr@10 {0.70 + (len(default) - 1) / 100:.4f} against 0.73" in lines[2]
+    for spec in default:
+        store.runs[spec.key] = record(spec, 0.75, 0.46, 0.5)
+    assert missed_lines(store, specs) == []
