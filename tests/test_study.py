@@ -246,3 +246,51 @@ def test_missed_targets_are_explained_from_the_records(
     for spec in default:
         store.runs[spec.key] = record(spec, 0.75, 0.46, 0.5)
     assert missed_lines(store, specs) == []
+
+
+def test_the_default_sampler_is_the_one_the_committed_runs_choose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``gnno.recipes.DEFAULT_SAMPLER`` follows the rule in
+    ``study.targets.challenger`` over the committed run records: when a
+    landed run makes another sampler clearly best, this fails until the
+    default changes."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import parse_args, report_config
+    from study.plan import plan
+    from study.store import Store
+    from study.targets import challenger
+
+    specs = plan(report_config(parse_args([])))
+    winner, _ = challenger(Store(ROOT / "docs" / "study" / "runs"), specs)
+    assert winner is None, f"the runs choose {winner} over {gnno.recipes.DEFAULT_SAMPLER}"
+
+
+def test_challenger_needs_a_clear_lead_on_most_data_sets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import plan
+    from study.store import Store
+    from study.targets import DEFAULT, challenger
+
+    specs = plan(config_from(parse_args(["--datasets", "ml1m"])))
+    store = Store(tmp_path)
+
+    def fill(sampler: str, lead: list[float]) -> None:
+        for spec in specs:
+            if (spec.sampler, spec.loss) == (sampler, DEFAULT[1]) and not spec.hypothesis:
+                store.runs[spec.key] = {
+                    "key": spec.key,
+                    "seed": spec.seed,
+                    "metric": "ndcg@10",
+                    "validation": {"ndcg@10": 0.5 + lead[spec.seed]},
+                    "test": {"ndcg@10": 0.4},
+                }
+
+    fill(DEFAULT[0], [0.0, 0.0, 0.0])
+    fill("srns", [0.01, -0.001, 0.01])  # best on validation, within the spread
+    assert challenger(store, specs) == (None, {})
+    fill("srns", [0.01, 0.001, 0.01])  # every seed ahead: the one data set
+    assert challenger(store, specs) == ("srns", {"ml1m": "srns"})

@@ -208,44 +208,106 @@ def expected_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     ]
 
 
+def _ranking(store: Store, specs: list[RunSpec], dataset: str) -> list[tuple]:
+    """``(mean validation, sampler, seeds, mean test headline, validation
+    metric)`` of every sampler run at the default loss, best first."""
+    found = []
+    for sampler in dict.fromkeys(s.sampler for s in specs if s.dataset == dataset):
+        runs = _runs(store, specs, dataset, sampler, DEFAULT_LOSS)
+        val, _, n = stat(r["validation"].get(r["metric"]) for r in runs)
+        if n:
+            test, _, _ = stat(r["test"].get(DATASETS[dataset].headline) for r in runs)
+            found.append((val, sampler, n, test, runs[0]["metric"]))
+    return sorted(found, reverse=True)
+
+
+def _validation_lead(store: Store, specs: list[RunSpec], dataset: str, sampler: str) -> list:
+    """``sampler``'s validation metric minus the default sampler's, per seed
+    both have."""
+    mine = {r["seed"]: r for r in _runs(store, specs, dataset, sampler, DEFAULT_LOSS)}
+    base = {r["seed"]: r for r in _runs(store, specs, dataset, DEFAULT_SAMPLER, DEFAULT_LOSS)}
+    return [
+        mine[k]["validation"][mine[k]["metric"]] - base[k]["validation"][base[k]["metric"]]
+        for k in sorted(mine.keys() & base.keys())
+    ]
+
+
+def _lead_text(diffs: list[float]) -> str:
+    if not diffs:
+        return "no seed of both yet"
+    mean, sd, n = stat(diffs)
+    if n == 1:
+        return f"lead {mean:+.4f} on one seed (no spread yet)"
+    spread = "outside" if outside_spread(diffs) else "within"
+    return f"lead {fmt(mean, sd, n, sign=True)} over {n} paired seeds ({spread} the spread)"
+
+
+def challenger(store: Store, specs: list[RunSpec]) -> tuple[str | None, dict[str, str]]:
+    """The rule that keeps or replaces ``DEFAULT_SAMPLER``: a sampler
+    replaces it if it is best on validation and leads it there outside the
+    paired seed spread on more than half of the data sets where the default
+    has run. Returns that sampler (``None``: the default stays) and, per data
+    set, the sampler that leads the default that clearly."""
+    clear = {}
+    datasets = [
+        d
+        for d in dict.fromkeys(s.dataset for s in specs)
+        if _runs(store, specs, d, DEFAULT_SAMPLER, DEFAULT_LOSS)
+    ]
+    for dataset in datasets:
+        best = _ranking(store, specs, dataset)[0][1]
+        diffs = _validation_lead(store, specs, dataset, best)
+        if best != DEFAULT_SAMPLER and outside_spread(diffs) and diffs[0] > 0:
+            clear[dataset] = best
+    for sampler in dict.fromkeys(clear.values()):
+        if 2 * sum(v == sampler for v in clear.values()) > len(datasets):
+            return sampler, clear
+    return None, clear
+
+
 def default_sampler_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     """Which sampler measured best on validation (the only split a default
     may be chosen on) per data set, at the recipe's default loss; test
-    metrics beside it for information."""
+    metrics beside it for information; and the rule's verdict on the
+    default."""
     rows = []
     for dataset in dict.fromkeys(s.dataset for s in specs):
-        metric = DATASETS[dataset].headline
-        found = []
-        for sampler in dict.fromkeys(s.sampler for s in specs if s.dataset == dataset):
-            runs = _runs(store, specs, dataset, sampler, DEFAULT_LOSS)
-            val, _, n = stat(r["validation"].get(r["metric"]) for r in runs)
-            if n:
-                test, _, _ = stat(r["test"].get(metric) for r in runs)
-                found.append((val, sampler, n, test, runs[0]["metric"]))
+        found = _ranking(store, specs, dataset)
         if not found:
             continue
-        found.sort(reverse=True)
         best = found[0][1]
         cells = ", ".join(
             f"{'**' if s == best else ''}{s} {v:.4f}{'**' if s == best else ''} ({n})"
             for v, s, n, _, _ in found
         )
         tests = ", ".join(f"{s} {t:.4f}" for _, s, _, t, _ in found)
-        verdict = (
-            "the default" if best == DEFAULT_SAMPLER else f"not the default ({DEFAULT_SAMPLER})"
-        )
+        if best == DEFAULT_SAMPLER:
+            verdict = "the default"
+        else:
+            lead = _lead_text(_validation_lead(store, specs, dataset, best))
+            verdict = f"not the default ({DEFAULT_SAMPLER}); {lead}"
         rows.append(f"| {dataset} | {found[0][4]} | {cells} | {tests} | {best}: {verdict} |")
     if not rows:
         return []
+    winner, clear = challenger(store, specs)
+    leads = ", ".join(f"{s} on {d}" for d, s in clear.items()) or "none"
+    if winner is None:
+        rule = f"no sampler does, so {DEFAULT_SAMPLER} stays the default"
+    else:
+        rule = f"{winner} does: it should replace {DEFAULT_SAMPLER} as the default"
     return [
         f"Samplers at the {DEFAULT_LOSS} recipe, ranked by mean best validation metric "
         "(seeds in brackets); a default is chosen on validation only, the test metric is "
         "shown for information:",
         "",
         "| data set | validation metric | validation, best first | test (headline metric) "
-        "| best on validation |",
+        "| best on validation (lead over the default, paired by seed) |",
         "|---|---|---|---|---|",
         *rows,
+        "",
+        "The default changes only for a sampler that is best on validation and leads the "
+        "default there outside the paired seed spread on more than half of the data sets "
+        f"(`challenger` in `benches/study/targets.py`). Clear leads: {leads}; {rule}.",
     ]
 
 
