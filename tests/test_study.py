@@ -266,7 +266,7 @@ def test_the_default_sampler_is_the_one_the_committed_runs_choose(
     assert winner is None, f"the runs choose {winner} over {gnno.recipes.DEFAULT_SAMPLER}"
 
 
-def test_challenger_needs_a_clear_lead_on_most_data_sets(
+def test_challenger_needs_a_clear_lead_and_no_clear_loss(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "benches"))
@@ -275,22 +275,29 @@ def test_challenger_needs_a_clear_lead_on_most_data_sets(
     from study.store import Store
     from study.targets import DEFAULT, challenger
 
-    specs = plan(config_from(parse_args(["--datasets", "ml1m"])))
+    specs = plan(config_from(parse_args(["--datasets", "ml1m,ml1m-fn30,synthetic"])))
     store = Store(tmp_path)
+    other = next(s for s in ("dns", "uniform") if s != DEFAULT[0])
 
-    def fill(sampler: str, lead: list[float]) -> None:
+    def fill(sampler: str, dataset: str, lead: list[float]) -> None:
         for spec in specs:
-            if (spec.sampler, spec.loss) == (sampler, DEFAULT[1]) and not spec.hypothesis:
+            if (spec.sampler, spec.loss, spec.dataset) == (sampler, DEFAULT[1], dataset) and (
+                not spec.hypothesis
+            ):
                 store.runs[spec.key] = {
                     "key": spec.key,
                     "seed": spec.seed,
-                    "metric": "ndcg@10",
-                    "validation": {"ndcg@10": 0.5 + lead[spec.seed]},
-                    "test": {"ndcg@10": 0.4},
+                    "metric": "m",
+                    "validation": {"m": 0.5 + lead[spec.seed]},
                 }
 
-    fill(DEFAULT[0], [0.0, 0.0, 0.0])
-    fill("srns", [0.01, -0.001, 0.01])  # best on validation, within the spread
+    for dataset in ("ml1m", "ml1m-fn30", "synthetic"):
+        fill(DEFAULT[0], dataset, [0.0, 0.0, 0.0])
+        fill(other, dataset, [0.01, -0.001, 0.01])  # ahead, within the spread
     assert challenger(store, specs) == (None, {})
-    fill("srns", [0.01, 0.001, 0.01])  # every seed ahead: the one data set
-    assert challenger(store, specs) == ("srns", {"ml1m": "srns"})
+    fill(other, "ml1m", [0.01, 0.001, 0.01])  # every seed ahead
+    assert challenger(store, specs) == (other, {other: ["ml1m"]})
+    fill(other, "synthetic", [-0.01, -0.001, -0.01])  # every seed behind
+    # Ahead on two of three data sets, one of them clearly, but clearly
+    # behind on the third.
+    assert challenger(store, specs) == (None, {other: ["ml1m"]})
