@@ -43,7 +43,9 @@ ANCHOR_RECIPES = {
     "gowalla": (
         "The MF anchors above the target draw many more negatives per positive "
         "(BARS's MF-BPR 300, MF-CCL 800, with a cosine contrastive loss); LightGCN "
-        "adds graph propagation."
+        "adds graph propagation. The test split also favours popular items more than "
+        "a validation item drawn from the training data does (`docs/VALIDATION_CHECK.md`), "
+        "so a configuration that leads on validation can trail on test."
     ),
 }
 #: The gain issue's data sets, of which the gain sampler must beat DNS on two.
