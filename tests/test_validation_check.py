@@ -50,6 +50,9 @@ def _splits(held_out: str, seed: int = 0) -> SimpleNamespace:
         valid=valid,
         train=train,
         test_set=test,
+        protocol="full ranking",
+        metric="recall@20",
+        validate=lambda model: evaluate_full(model, fit, valid),
         test=lambda model: evaluate_full(model, train, test),
     )
 
@@ -79,7 +82,8 @@ def test_a_test_split_of_popular_items_is_caught(measure) -> None:
     pop = shift["log_popularity"]
     assert _within(pop["valid"])
     assert pop["test"]["mean"] > 10 * pop["test"]["se"] > 0
-    mp = shift["most_popular_recall@20"]
+    mp = shift["most_popular"]
+    assert mp["metric"] == "recall@20"
     assert mp["test_one_item"] > 1.3 * mp["valid"]
 
 
@@ -90,11 +94,16 @@ def test_a_test_split_of_late_items_is_caught(measure) -> None:
     assert abs(shift["id_position"]["valid"]["mean"] - 0.5) < 0.1
 
 
-def test_the_report_states_the_shift(measure, monkeypatch, tmp_path) -> None:
+def test_the_report_states_the_shift(measure, tmp_path) -> None:
     import validation_check
 
     out = tmp_path / "report.md"
-    validation_check.write_report([], out, measure(_splits("popular")))
+    shift = {"skewed": measure(_splits("popular")), "random": measure(_splits("random"))}
+    validation_check.write_report([], out, shift)
     text = out.read_text()
     assert "## Are the held-out items drawn like the training items?" in text
     assert "Does validation reward drawing the test items?" not in text
+    assert "* skewed: validation items are as popular as the same user's training items" in text
+    assert "test items are more popular than the same user's training items" in text
+    assert "* random: validation items are as popular" in text
+    assert "test items are as popular" in text

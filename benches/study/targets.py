@@ -38,13 +38,16 @@ ANCHOR_RECIPES = {
     "ml1m": (
         "The anchor at about .73 / .45 is Rendle et al.'s dot-product MF, tuned with "
         "dimensions up to 192, a pointwise logistic loss, plain SGD and 256 epochs; "
-        "GMF here is held to at most 128 dimensions."
+        "GMF here is held to at most 128 dimensions. The test item is each user's latest "
+        "rating, but the training file carries no times, so the validation item is a random "
+        "one: the test items are less popular than the training items and the validation "
+        "items are not (`docs/VALIDATION_CHECK.md`)."
     ),
     "gowalla": (
         "The MF anchors above the target draw many more negatives per positive "
         "(BARS's MF-BPR 300, MF-CCL 800, with a cosine contrastive loss); LightGCN "
-        "adds graph propagation. The test split also favours popular items more than "
-        "a validation item drawn from the training data does (`docs/VALIDATION_CHECK.md`), "
+        "adds graph propagation. The test items are more popular than the training "
+        "items and a validation item drawn from them is not (`docs/VALIDATION_CHECK.md`), "
         "so a configuration that leads on validation can trail on test."
     ),
 }
