@@ -247,12 +247,15 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
         "",
     ]
     rows = []
+    claims = []
     for hyp in HYPOTHESES:
-        if not hyp.supported:
-            rows.append([hyp.name, hyp.claim, "–", "needs engine support", "–", "–", "–"])
-            continue
         text = ", ".join(f"{k}={v}" for k, v in {**(hyp.options or {}), **hyp.train}.items())
-        claim = f"{hyp.claim} ({hyp.loss} loss{'; ' + text if text else ''})"
+        claims.append(
+            f"* `{hyp.name}`: {hyp.claim} ({hyp.loss} loss{'; ' + text if text else ''})."
+        )
+        if not hyp.supported:
+            rows.append([hyp.name, "–", "needs engine support", "–", "–", "–"])
+            continue
         if config.hypotheses is not None and hyp.name not in config.hypotheses:
             continue
         for dataset in hyp.datasets:
@@ -264,13 +267,12 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
                 pairs.append((store.get(spec.key), store.get(baseline(spec).key)))
             p = paired(pairs, DATASETS[dataset].headline)
             if not p["metric"]:
-                rows.append([hyp.name, claim, dataset, "not run yet", "–", "–", f"0/{len(pairs)}"])
+                rows.append([hyp.name, dataset, "not run yet", "–", "–", f"0/{len(pairs)}"])
                 continue
             mark = " (every pair)" if outside_spread(p["metric"]) else ""
             rows.append(
                 [
                     hyp.name,
-                    claim,
                     dataset,
                     fmt(*stat(p["metric"]), sign=True) + mark,
                     fmt(*stat(p["fn"]), digits=5, sign=True),
@@ -278,9 +280,8 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
                     f"{len(p['metric'])}/{len(pairs)}",
                 ]
             )
-    head = ["variant", "what it tests", "data", "Δ test metric", "Δ false-neg. rate"]
-    head += ["fn-rate ratio", "pairs"]
-    return lines + table(head, rows) + [""]
+    head = ["variant", "data", "Δ test metric", "Δ false-neg. rate", "fn-rate ratio", "pairs"]
+    return lines + claims + [""] + table(head, rows) + [""]
 
 
 def missing_lines(planned: list[RunSpec], store: Store) -> list[str]:
