@@ -234,6 +234,12 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
         "the same for every user; β = 1 over 16 candidates",
         options(gain_criterion="gain_normalized", gain_beta=1.0, gain_fresh_candidates=16),
     ),
+    Hypothesis(
+        "per-user-g-5",
+        "per-user-g over DNS's own 5 candidates: the standardised gain only reorders the "
+        "pool DNS picks from, so the hardness stays near DNS's",
+        options(gain_criterion="gain_normalized", gain_beta=1.0),
+    ),
     *(
         Hypothesis(
             f"gain-veto-{c}",
