@@ -160,7 +160,7 @@ def measure_shift(splits: Any, seed: int = 0) -> dict:
     (fit, validation and test, so that holding an item out does not lower
     its count), and the position of the held-out item among the user's
     training items in item-id order (0.5 where ids carry no order). Also
-    The validation metric (``splits.metric``) of a most-popular ranker
+    the validation metric (``splits.metric``) of a most-popular ranker
     (training popularity, ties broken at random by ``seed``) on the
     validation split and on the test split and, where the test holds
     several items per user (full ranking), on one random test item per user
