@@ -15,7 +15,7 @@ from .plan import TIERS, PlanConfig, RunSpec, baseline, hypothesis_spec, main_ru
 from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLERS
 from .store import Store
 from .summarize import compute_summary, fmt, fn_rate, outside_spread, paired, stat
-from .targets import target_lines
+from .targets import FN_TARGET, target_lines
 
 
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -248,6 +248,7 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
     ]
     rows = []
     claims = []
+    fewer: list[str] = []
     for hyp in HYPOTHESES:
         text = ", ".join(f"{k}={v}" for k, v in {**(hyp.options or {}), **hyp.train}.items())
         claims.append(
@@ -270,6 +271,12 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
                 rows.append([hyp.name, dataset, "not run yet", "–", "–", f"0/{len(pairs)}"])
                 continue
             mark = " (every pair)" if outside_spread(p["metric"]) else ""
+            ratio, delta = float(np.mean(p["fn_ratio"])), float(np.mean(p["metric"]))
+            if ratio <= FN_TARGET:
+                fewer.append(
+                    f"`{hyp.name}` on {dataset} ({ratio:.2f}x, Δ {delta:+.4f}, "
+                    f"{len(p['metric'])} pairs)"
+                )
             rows.append(
                 [
                     hyp.name,
@@ -281,7 +288,13 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
                 ]
             )
     head = ["variant", "data", "Δ test metric", "Δ false-neg. rate", "fn-rate ratio", "pairs"]
-    return lines + claims + [""] + table(head, rows) + [""]
+    verdict = (
+        f"Variants that draw false negatives at no more than {FN_TARGET:g}x DNS's rate (the "
+        "gain issue's target), with their Δ test metric: " + "; ".join(fewer) + "."
+        if fewer
+        else f"No variant draws false negatives at {FN_TARGET:g}x DNS's rate or less."
+    )
+    return lines + claims + [""] + table(head, rows) + ["", verdict, ""]
 
 
 def missing_lines(planned: list[RunSpec], store: Store) -> list[str]:

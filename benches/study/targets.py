@@ -53,6 +53,8 @@ ANCHOR_RECIPES = {
 }
 #: The gain issue's data sets, of which the gain sampler must beat DNS on two.
 GAIN_DATASETS = ("ml1m", "gowalla", "ml1m-fn30")
+#: The gain issue's false-negative target: at most this multiple of DNS's rate.
+FN_TARGET = 0.8
 DEFAULT = (DEFAULT_SAMPLER, DEFAULT_LOSS)
 
 
@@ -351,7 +353,7 @@ def gain_target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     return [
         "Gain sampler against DNS (the gain issue's targets: at least +1% relative test "
         "NDCG outside the paired seed spread on two of the three data sets, a "
-        "false-negative rate at most 0.8x DNS's; the cost per drawn pair, at most 2x "
+        f"false-negative rate at most {FN_TARGET:g}x DNS's; the cost per drawn pair, at most 2x "
         "DNS's, is measured by `benches/performance.py`, in `docs/PERFORMANCE.md`, "
         '"Draws"):',
         "",
@@ -364,4 +366,4 @@ def gain_target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     ]
 
 
-__all__ = ["target_lines", "expected_lines", "ACCURACY_TARGETS", "ANCHORS"]
+__all__ = ["target_lines", "expected_lines", "ACCURACY_TARGETS", "ANCHORS", "FN_TARGET"]
