@@ -138,6 +138,17 @@ def _saved(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _pm(x: dict, sign: bool = True) -> str:
+    """``mean ± se`` of a ``_paired`` result."""
+    head = f"{x['mean']:+.4f}" if sign else f"{x['mean']:.4f}"
+    return f"{head} ± {x['se']:.4f}"
+
+
+def _clear(x: dict, centre: float = 0.0) -> bool:
+    """Whether a ``_paired`` mean lies more than 3 standard errors from ``centre``."""
+    return abs(x["mean"] - centre) > 3 * x["se"]
+
+
 def _paired(users: np.ndarray, values: np.ndarray, base: np.ndarray, n_users: int) -> dict:
     """Mean over users of (the user's mean of ``values`` − ``base[user]``),
     with its standard error, over users that have values."""
@@ -215,10 +226,6 @@ def measure_shift(splits: Any, seed: int = 0) -> dict:
 
 def shift_lines(shift: dict) -> list[str]:
     """The report's section on how each data set's held-out items are drawn."""
-
-    def pm(x: dict) -> str:
-        return f"{x['mean']:+.4f} ± {x['se']:.4f}"
-
     lines = [
         "## Are the held-out items drawn like the training items?",
         "",
@@ -237,8 +244,7 @@ def shift_lines(shift: dict) -> list[str]:
         for held in ("valid", "test"):
             lines.append(
                 f"| {name} | {'validation' if held == 'valid' else 'test'} "
-                f"| {pop[held]['users']} | {pm(pop[held])} "
-                f"| {pos[held]['mean']:.4f} ± {pos[held]['se']:.4f} |"
+                f"| {pop[held]['users']} | {_pm(pop[held])} | {_pm(pos[held], sign=False)} |"
             )
     lines += [
         "",
@@ -270,26 +276,18 @@ def _shift_sentence(d: dict) -> str:
     """One data set's shift in words, from its numbers."""
     pop, pos, mp = d["log_popularity"], d["id_position"], d["most_popular"]
 
-    def clear(x: dict) -> bool:
-        return abs(x["mean"]) > 3 * x["se"]
-
     def popularity(held: str) -> str:
         x = pop[held]
-        if not clear(x):
-            return (
-                f"as popular as the same user's training items ({x['mean']:+.4f} ± {x['se']:.4f})"
-            )
+        if not _clear(x):
+            return f"as popular as the same user's training items ({_pm(x)})"
         side = "more" if x["mean"] > 0 else "less"
-        return (
-            f"{side} popular than the same user's training items "
-            f"({x['mean']:+.4f} ± {x['se']:.4f} in log-popularity)"
-        )
+        return f"{side} popular than the same user's training items ({_pm(x)} in log-popularity)"
 
     order = pos["test"]
     later = (
         f"; they sit {'later' if order['mean'] > 0.5 else 'earlier'} in item-id order "
         f"({order['mean']:.4f})"
-        if abs(order["mean"] - 0.5) > 3 * order["se"]
+        if _clear(order, centre=0.5)
         else ""
     )
     test_value = mp["test_one_item"] if mp["test_one_item"] is not None else mp["test"]

@@ -271,19 +271,19 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
                 rows.append([hyp.name, dataset, "not run yet", "–", "–", f"0/{len(pairs)}"])
                 continue
             mark = " (every pair)" if outside_spread(p["metric"]) else ""
-            ratio, delta = float(np.mean(p["fn_ratio"])), float(np.mean(p["metric"]))
-            if ratio <= FN_TARGET:
+            delta, ratio = stat(p["metric"]), stat(p["fn_ratio"])
+            if ratio[2] and ratio[0] <= FN_TARGET:
                 fewer.append(
-                    f"`{hyp.name}` on {dataset} ({ratio:.2f}x, Δ {delta:+.4f}, "
-                    f"{len(p['metric'])} pairs)"
+                    f"`{hyp.name}` on {dataset} ({ratio[0]:.2f}x, Δ {delta[0]:+.4f}, "
+                    f"{delta[2]} pairs)"
                 )
             rows.append(
                 [
                     hyp.name,
                     dataset,
-                    fmt(*stat(p["metric"]), sign=True) + mark,
+                    fmt(*delta, sign=True) + mark,
                     fmt(*stat(p["fn"]), digits=5, sign=True),
-                    fmt(*stat(p["fn_ratio"]), digits=2),
+                    fmt(*ratio, digits=2),
                     f"{len(p['metric'])}/{len(pairs)}",
                 ]
             )
