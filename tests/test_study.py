@@ -301,3 +301,48 @@ def test_challenger_needs_a_clear_lead_and_no_clear_loss(
     # Ahead on two of three data sets, one of them clearly, but clearly
     # behind on the third.
     assert challenger(store, specs) == (None, {other: ["ml1m"]})
+
+
+def test_hypotheses_reach_ml1m_only_through_their_fn30_screen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import baseline, hypothesis_spec, plan, screen
+    from study.registry import DATASETS, HYPOTHESES
+    from study.store import Store
+
+    config = config_from(parse_args(["--datasets", "ml1m,ml1m-fn30", "--no-hypotheses"]))
+    config.hypotheses = ("fresh-16",)
+    hyp = next(h for h in HYPOTHESES if h.name == "fresh-16")
+    store = Store(tmp_path)
+    metric = DATASETS["ml1m-fn30"].headline
+
+    def on_ml1m() -> int:
+        return sum(s.dataset == "ml1m" and s.hypothesis for s in plan(config, store))
+
+    def land(deltas: list[float]) -> None:
+        for seed, delta in enumerate(deltas):
+            spec = hypothesis_spec(hyp, "ml1m-fn30", seed, config)
+            for run, value in ((spec, 0.4 + delta), (baseline(spec), 0.4)):
+                store.runs[run.key] = {
+                    "key": run.key,
+                    "seed": seed,
+                    "test": {metric: value},
+                    "history": [],
+                }
+
+    # Without a store nothing is known, and every hypothesis is planned.
+    assert sum(s.dataset == "ml1m" and s.hypothesis for s in plan(config)) == 3
+    assert on_ml1m() == 0 and screen(hyp, "ml1m", config, store)[0] == "wait"
+    land([-0.01, -0.02])
+    assert screen(hyp, "ml1m", config, store) == (
+        "wait",
+        "waits for its ml1m-fn30 screen (2/3 pairs)",
+    )
+    land([-0.01, 0.002, -0.02])  # behind on average, within the spread
+    assert on_ml1m() == 3
+    land([-0.01, -0.002, -0.02])  # behind in every pair
+    state, why = screen(hyp, "ml1m", config, store)
+    assert (state, on_ml1m()) == ("out", 0) and "Δ -0.0107" in why
+    assert screen(hyp, "ml1m-fn30", config, store) == ("run", "")

@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
     out = args.out or (quick_folder() if args.quick else ROOT / "docs")
     config = config_from(args)
     store = Store(out / "study" / "runs", commit=args.commit)
-    planned = plan(config)
+    planned = plan(config, store)
     if args.list:
         for spec in planned:
             print(f"{'done' if spec.key in store else '    '}  tier {spec.tier}  {spec.key}")
@@ -140,7 +140,7 @@ def write_readme_section(store: Store, config: PlanConfig) -> None:
 
     from .targets import expected_lines
 
-    lines = expected_lines(store, plan(config))
+    lines = expected_lines(store, plan(config, store))
     if lines:
         write_section(ROOT / "README.md", README_SECTION, "\n".join(lines))
 

@@ -22,7 +22,16 @@ from typing import Any
 
 from gnno.recipes import recipe
 
-from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLER_OPTIONS, SAMPLERS, Hypothesis
+from .registry import (
+    DATASETS,
+    HYPOTHESES,
+    LOSSES,
+    SAMPLER_OPTIONS,
+    SAMPLERS,
+    SCREENS,
+    Hypothesis,
+)
+from .summarize import outside_spread, paired
 
 #: What each priority tier holds (the plan is sorted by tier, then seed).
 #: The tier of every hypothesis run (a main run never has it).
@@ -143,13 +152,13 @@ def main_runs(config: PlanConfig) -> list[RunSpec]:
     ]
 
 
-def plan(config: PlanConfig) -> list[RunSpec]:
+def plan(config: PlanConfig, store: Any = None) -> list[RunSpec]:
     """Every run of ``config``, most informative first (see ``TIERS``); a
     run planned twice (a hypothesis whose settings are the main
     comparison's) appears once, at its earlier tier, and counts as a main
-    run."""
+    run. With the run ``store``, hypotheses are screened (``screen``)."""
     runs: dict[str, RunSpec] = {}
-    for spec in main_runs(config) + hypothesis_runs(config):
+    for spec in main_runs(config) + hypothesis_runs(config, store):
         old = runs.get(spec.key)
         if old is None:
             runs[spec.key] = spec
@@ -170,11 +179,13 @@ def plan(config: PlanConfig) -> list[RunSpec]:
     )
 
 
-def hypothesis_runs(config: PlanConfig) -> list[RunSpec]:
+def hypothesis_runs(config: PlanConfig, store: Any = None) -> list[RunSpec]:
     """Each supported hypothesis on its data sets, and its DNS baseline (DNS
     with the same loss and training settings: the main comparison's DNS run
     when the hypothesis changes only the sampler). A hypothesis run whose
-    settings equal a main run's is that run (same key)."""
+    settings equal a main run's is that run (same key). With the run
+    ``store``, a data set with a screen (``SCREENS``) gets only the
+    hypotheses that passed it."""
     out: list[RunSpec] = []
     if config.hypotheses == () or not {"gain", "dns"} <= set(config.samplers):
         return out
@@ -186,10 +197,35 @@ def hypothesis_runs(config: PlanConfig) -> list[RunSpec]:
         for dataset in hyp.datasets:
             if dataset not in config.datasets:
                 continue
+            if screen(hyp, dataset, config, store)[0] != "run":
+                continue
             for seed in range(config.seeds[dataset]):
                 spec = hypothesis_spec(hyp, dataset, seed, config)
                 out += [spec, baseline(spec)]
     return out
+
+
+def screen(hyp: Hypothesis, dataset: str, config: PlanConfig, store: Any) -> tuple[str, str]:
+    """Whether ``hyp`` is planned on ``dataset``: ``("run", "")``, or
+    ``("wait", why)`` while its pairs on the screen data set
+    (``SCREENS[dataset]``, every seed the registry gives it) are unfinished,
+    or ``("out", why)`` when it trails DNS there in every pair. Without a
+    ``store`` (nothing known yet) every hypothesis runs."""
+    first = SCREENS.get(dataset)
+    if store is None or first is None:
+        return "run", ""
+    seeds = config.seeds.get(first, DATASETS[first].seeds)
+    pairs = []
+    for seed in range(seeds):
+        spec = hypothesis_spec(hyp, first, seed, config)
+        pairs.append((store.get(spec.key), store.get(baseline(spec).key)))
+    diffs = paired(pairs, DATASETS[first].headline)["metric"]
+    if len(diffs) < seeds:
+        return "wait", f"waits for its {first} screen ({len(diffs)}/{seeds} pairs)"
+    mean = sum(diffs) / len(diffs)
+    if mean < 0 and outside_spread(diffs):
+        return "out", f"screened out: trails DNS on {first} in every pair (Δ {mean:+.4f})"
+    return "run", ""
 
 
 def hypothesis_spec(hyp: Hypothesis, dataset: str, seed: int, config: PlanConfig) -> RunSpec:
@@ -230,6 +266,7 @@ __all__ = [
     "main_runs",
     "train_settings",
     "hypothesis_runs",
+    "screen",
     "hypothesis_spec",
     "baseline",
 ]
