@@ -295,7 +295,10 @@ def default_sampler_lines(store: Store, specs: list[RunSpec]) -> list[str]:
         else:
             lead = _lead_text(_validation_lead(store, specs, dataset, best))
             verdict = f"not the default ({DEFAULT_SAMPLER}); {lead}"
-        rows.append(f"| {dataset} | {found[0][4]} | {cells} | {tests} | {best}: {verdict} |")
+        test_metric = DATASETS[dataset].headline
+        rows.append(
+            f"| {dataset} | {found[0][4]} | {cells} | {test_metric} | {tests} | {best}: {verdict} |"
+        )
     if not rows:
         return []
     winner, clear = challenger(store, specs)
@@ -309,9 +312,9 @@ def default_sampler_lines(store: Store, specs: list[RunSpec]) -> list[str]:
         "(seeds in brackets); a default is chosen on validation only, the test metric is "
         "shown for information:",
         "",
-        "| data set | validation metric | validation, best first | test (headline metric) "
-        "| best on validation (lead over the default, paired by seed) |",
-        "|---|---|---|---|---|",
+        "| data set | validation metric | validation, best first | test metric | test, same "
+        "order | best on validation (lead over the default, paired by seed) |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
         "The default changes, on validation only and paired by seed, for a sampler that "
