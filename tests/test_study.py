@@ -52,12 +52,20 @@ def test_quick_writes_runs_report_and_figures_under_out(quick: Path) -> None:
     assert record["train"]["epochs"] == 2
     assert record["compute"]["wall_seconds"] > 0
     assert "false_negative_rate" in record["history"][0]
+    popularity = record["popularity"]
+    assert popularity["k"] == 20 and popularity["users"] > 0
+    assert abs(popularity["delta"]) < 10 and popularity["delta_se"] >= 0
     gains = [json.loads(p.read_text()) for p in runs if ".gain." in p.name]
     memory = gains[0]["history"][-1]["memory"]
     assert memory["false"]["count"] > 0 and memory["true"]["count"] > 0
     assert 0.0 <= memory["auc_h"] <= 1.0
     report = (quick / "RESULTS.md").read_text()
-    for part in ("## Compute", "Gain − DNS, paired by seed", "## Hypotheses"):
+    for part in (
+        "## Compute",
+        "Gain − DNS, paired by seed",
+        "## Hypotheses",
+        "Popularity of the recommendations",
+    ):
         assert part in report
     assert "fresh-10" in report and "not run yet" not in report.split("## Hypotheses")[1]
     figures = sorted(p.name for p in (quick / "figures").glob("*.png"))
@@ -346,3 +354,30 @@ def test_hypotheses_reach_ml1m_only_through_their_fn30_screen(
     state, why = screen(hyp, "ml1m", config, store)
     assert (state, on_ml1m()) == ("out", 0) and "Δ -0.0107" in why
     assert screen(hyp, "ml1m-fn30", config, store) == ("run", "")
+
+
+def test_recommended_popularity_tells_a_popularity_ranker_from_an_unpopular_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    import numpy as np
+    import torch
+
+    from gnno.protocols import load
+    from study.runner import recommended_popularity
+
+    splits = load(None, seed=0)
+    log_pop = torch.tensor(np.log1p(splits.train.item_counts), dtype=torch.float32)
+    model = gnno.GMF(splits.n_users, splits.n_items, 2)
+    with torch.no_grad():
+        model.user_embedding.weight[:] = torch.tensor([1.0, 0.0])
+        model.weight[:] = 1.0
+        model.item_embedding.weight[:, 0] = log_pop
+    up = recommended_popularity(model, splits, k=5, users=50, seed=0)
+    with torch.no_grad():
+        model.item_embedding.weight[:, 0] = -log_pop
+    down = recommended_popularity(model, splits, k=5, users=50, seed=0)
+    assert up is not None and down is not None
+    assert up["users"] == down["users"] == 50
+    assert up["delta"] > 0 > down["delta"]
+    assert up["top_log_popularity"] > down["top_log_popularity"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +137,54 @@ def dataset_lines(
     for path in figures:
         if path.name in (f"{stem}_validation.png", f"{stem}_gdns_h_g.png"):
             lines += [f"![{path.stem}]({path.relative_to(out).as_posix()})", ""]
+    lines += popularity_lines(store, specs, dataset, out)
     lines += paired_lines(store, specs, dataset)
     lines += gdns_lines(store, specs)
     return lines
+
+
+def popularity_lines(store: Store, specs: list[RunSpec], dataset: str, out: Path) -> list[str]:
+    """How popular each sampler's recommendations are (runs that measured
+    it: ``recommended_popularity`` in ``runner.py``), beside the held-out
+    items' own shift where ``validation_check.py --shift`` measured it."""
+    measured = [
+        (s, r)
+        for s, r in ((s, store.get(s.key)) for s in specs)
+        if r is not None and r.get("popularity")
+    ]
+    if not measured:
+        return []
+    metric, k = measured[0][1]["metric"], measured[0][1]["popularity"]["k"]
+    rows = []
+    for loss in LOSSES:
+        for sampler in SAMPLERS:
+            runs = [r for s, r in measured if (s.loss, s.sampler) == (loss, sampler)]
+            if runs:
+                rows.append(
+                    [
+                        loss,
+                        sampler,
+                        fmt(*stat(r["popularity"]["delta"] for r in runs), sign=True),
+                        fmt(*stat(r["validation"][metric] for r in runs)),
+                        fmt(*stat(r["test"][metric] for r in runs)),
+                        str(len(runs)),
+                    ]
+                )
+    text = (
+        f"Popularity of the recommendations: per user, the mean log(1 + popularity) of the "
+        f"kept model's top {k} items outside the user's training data, less that of the "
+        "user's own training items (mean ± sd over seeds)."
+    )
+    shift_file = out / "study" / "validation_shift.json"
+    shift = json.loads(shift_file.read_text()).get(dataset) if shift_file.is_file() else None
+    if shift:
+        held = shift["log_popularity"]
+        text += (
+            " The held-out items' own difference (`docs/VALIDATION_CHECK.md`): validation "
+            f"{held['valid']['mean']:+.4f}, test {held['test']['mean']:+.4f}."
+        )
+    head = ["loss", "sampler", "Δ log(1+popularity)", f"validation {metric}", f"test {metric}"]
+    return [text, "", *table([*head, "runs"], rows), ""]
 
 
 def paired_lines(store: Store, specs: list[RunSpec], dataset: str) -> list[str]:

@@ -24,6 +24,11 @@ from .plan import RunSpec
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
+#: The popularity of the kept model's top-``POPULARITY_K`` recommendations
+#: is measured on at most ``POPULARITY_USERS`` users with a test item.
+POPULARITY_K = 20
+POPULARITY_USERS = 2000
+
 
 def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, Any]:
     """Trains ``spec`` on ``data`` to the recipe's epoch cap or early stop."""
@@ -61,6 +66,7 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
     )
     result = trainer.fit()
     test = splits.test(model)
+    popularity = recommended_popularity(model, splits, k=POPULARITY_K, seed=spec.seed)
     return {
         **spec.to_dict(),
         "data_name": splits.name,
@@ -71,7 +77,59 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
         "validation": result.best_metrics,
         "test": test,
         "history": result.history,
+        "popularity": popularity,
         "compute": compute_info(device, time.perf_counter() - started, cpu_started),
+    }
+
+
+def recommended_popularity(
+    model: Any, splits: Any, k: int = POPULARITY_K, users: int = POPULARITY_USERS, seed: int = 0
+) -> dict[str, Any] | None:
+    """How popular the kept model's recommendations are. For a seeded
+    sample of at most ``users`` users with a test item: the mean
+    ``log(1 + popularity)`` of the ``k`` items the model ranks first among
+    those outside the user's training data, less the mean over the user's
+    own training items. Popularity counts every interaction (training and
+    test), as ``docs/VALIDATION_CHECK.md`` does for the held-out items, so
+    the two compare: a model whose ``delta`` is below the test items' shift
+    recommends less popular items than the test holds. ``None`` for a model
+    without dot-product vectors."""
+    from gnno.scoring import model_vectors
+
+    vectors = model_vectors(model)
+    if vectors is None:
+        return None
+    user_vec, item_vec = vectors
+    train, test = splits.train, splits.test_set
+    n_items = train.n_items
+    counts = np.bincount(np.concatenate([train.indices, test.indices]), minlength=n_items).astype(
+        np.float64
+    )
+    log_pop = np.log1p(counts)
+    indptr, indices = np.asarray(train.indptr, np.int64), train.indices
+    candidates = np.unique(test.to_pairs()[0])
+    candidates = candidates[indptr[candidates + 1] > indptr[candidates]]
+    rng = np.random.default_rng(seed)
+    if len(candidates) > users:
+        candidates = np.sort(rng.choice(candidates, users, replace=False))
+    top_mean, own_mean = [], []
+    for chunk in np.array_split(candidates, max(1, len(candidates) // 256)):
+        scores = user_vec[chunk] @ item_vec.T
+        for row, u in enumerate(chunk):
+            seen = indices[indptr[u] : indptr[u + 1]]
+            scores[row, seen] = -np.inf
+            own_mean.append(log_pop[seen].mean())
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top_mean.extend(log_pop[top].mean(axis=1))
+    if not top_mean:
+        return None
+    delta = np.asarray(top_mean) - np.asarray(own_mean)
+    return {
+        "k": k,
+        "users": len(delta),
+        "top_log_popularity": float(np.mean(top_mean)),
+        "delta": float(delta.mean()),
+        "delta_se": float(delta.std(ddof=1) / np.sqrt(len(delta))) if len(delta) > 1 else 0.0,
     }
 
 
@@ -180,4 +238,11 @@ def git_commit() -> str:
         return ""
 
 
-__all__ = ["train_run", "memory_snapshot", "summary", "auc", "compute_info"]
+__all__ = [
+    "train_run",
+    "recommended_popularity",
+    "memory_snapshot",
+    "summary",
+    "auc",
+    "compute_info",
+]
