@@ -381,3 +381,29 @@ def test_recommended_popularity_tells_a_popularity_ranker_from_an_unpopular_one(
     assert up["users"] == down["users"] == 50
     assert up["delta"] > 0 > down["delta"]
     assert up["top_log_popularity"] > down["top_log_popularity"]
+
+
+def test_the_oracle_keeps_known_false_negatives_but_not_held_out_items_out_of_its_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.data import known_false_negatives
+    from study.data import load as load_data
+    from study.plan import baseline, hypothesis_spec
+    from study.registry import HYPOTHESES
+
+    config = config_from(parse_args(["--datasets", "synthetic"]))
+    oracle = next(h for h in HYPOTHESES if h.name == "oracle-dns")
+    spec = hypothesis_spec(oracle, "synthetic", 0, config)
+    plain = baseline(spec)
+    assert (spec.sampler, spec.exclude_known, spec.options) == ("dns", True, plain.options)
+    assert spec.key != plain.key and not plain.exclude_known
+    splits = load_data("synthetic", seed=0).splits
+    known = known_false_negatives(splits)
+    users, items = known.to_pairs()
+    assert len(users) > 0
+    assert splits.ground_truth.contains(users, items).all()
+    assert not splits.valid.contains(users, items).any()
+    assert not splits.test_set.contains(users, items).any()
+    assert not splits.fit.contains(users, items).any()

@@ -356,8 +356,17 @@ def test_refuses_samplers_and_models_that_cannot_train_exactly():
         Trainer(model, train_data, NoState())
     # Same shape, other interactions: its negatives could be train's positives.
     other, _ = block_data(seed=1)
-    with pytest.raises(GnnoError, match="other data"):
+    with pytest.raises(GnnoError, match=r"other data than train: it lacks \d+ .*user \d+, item"):
         Trainer(model, train_data, UniformSampler(other))
+    # More than train (items kept out of the negatives) is accepted.
+    users, items = train_data.to_pairs()
+    more = Interactions.from_pairs(
+        np.concatenate([users, other.to_pairs()[0]]),
+        np.concatenate([items, other.to_pairs()[1]]),
+        N_USERS,
+        N_ITEMS,
+    )
+    Trainer(model, train_data, UniformSampler(more))
     with pytest.raises(GnnoError, match="n_items=10"):
         Trainer(GMF(N_USERS, 10, 8), train_data, UniformSampler(train_data))
     with pytest.raises(GnnoError, match="margin"):

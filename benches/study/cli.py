@@ -32,7 +32,7 @@ from .report import write_report
 from .runner import train_run
 from .store import Store
 
-QUICK_HYPOTHESES = ("fresh-10", "group-many")
+QUICK_HYPOTHESES = ("fresh-10", "group-many", "oracle-dns")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -58,6 +58,17 @@ def load(dataset: str, seed: int, scratch: Path | None = None) -> StudyData:
     return StudyData(spec.name, splits, truth, truth)
 
 
+def known_false_negatives(splits: Any) -> Any:
+    """The data set's known false negatives that are neither validation nor
+    test items (the planted ones; the synthetic data's unobserved liked
+    items), as ``Interactions``: what an oracle sampler leaves out."""
+    from gnno import Interactions
+
+    users, items = splits.ground_truth.to_pairs()
+    keep = ~(splits.valid.contains(users, items) | splits.test_set.contains(users, items))
+    return Interactions.from_pairs(users[keep], items[keep], splits.n_users, splits.n_items)
+
+
 def write_tiny(folder: Path, seed: int) -> Path:
     """A small synthetic data set (300 users, 200 items) as ``user,item``
     CSV, for ``--quick``."""
@@ -78,4 +89,4 @@ def write_tiny(folder: Path, seed: int) -> Path:
     return path
 
 
-__all__ = ["StudyData", "load", "data_root", "write_tiny"]
+__all__ = ["StudyData", "load", "data_root", "known_false_negatives", "write_tiny"]

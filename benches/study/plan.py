@@ -63,6 +63,10 @@ class RunSpec:
     diagnostics: bool = False  # record H and G of the memory every epoch
     tier: int = 0
     hypothesis: bool = False  # planned only as a hypothesis run or its baseline
+    #: The sampler never draws the data set's known false negatives other
+    #: than validation and test items (``data.known_false_negatives``): an
+    #: oracle, the most that detecting false negatives could win.
+    exclude_known: bool = False
 
     @property
     def label(self) -> str:
@@ -71,10 +75,11 @@ class RunSpec:
 
     @property
     def digest(self) -> str:
-        settings = json.dumps(
-            {"sampler": self.sampler, "options": self.options, "train": self.train},
-            sort_keys=True,
-        )
+        what: dict[str, Any] = {"sampler": self.sampler, "options": self.options}
+        what["train"] = self.train
+        if self.exclude_known:  # absent otherwise: older runs keep their keys
+            what["exclude_known"] = True
+        settings = json.dumps(what, sort_keys=True)
         return hashlib.sha1(settings.encode()).hexdigest()[:10]
 
     @property
@@ -229,17 +234,18 @@ def screen(hyp: Hypothesis, dataset: str, config: PlanConfig, store: Any) -> tup
 
 
 def hypothesis_spec(hyp: Hypothesis, dataset: str, seed: int, config: PlanConfig) -> RunSpec:
-    """The gain-sampler run of ``hyp`` on ``dataset`` for ``seed``."""
+    """The run of ``hyp`` on ``dataset`` for ``seed``."""
     return RunSpec(
         dataset,
-        "gain",
+        hyp.sampler,
         hyp.loss,
         seed,
-        dict(SAMPLER_OPTIONS["gain"], **(hyp.options or {})),
+        dict(SAMPLER_OPTIONS[hyp.sampler], **(hyp.options or {})),
         train_settings(dataset, hyp.loss, config, **hyp.train),
-        diagnostics=True,
+        diagnostics=hyp.sampler == "gain",
         tier=HYPOTHESIS_TIER,
         hypothesis=True,
+        exclude_known=hyp.exclude_known,
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import ROOT, StudyData
+from .data import ROOT, StudyData, known_false_negatives
 from .plan import RunSpec
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -34,6 +34,7 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
     """Trains ``spec`` on ``data`` to the recipe's epoch cap or early stop."""
     import torch
 
+    from gnno.protocols import union
     from gnno.recipes import build_model, trainer_options
     from gnno.samplers import build_sampler
     from gnno.training import Trainer
@@ -42,7 +43,13 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
     t = dict(spec.train)
     torch.manual_seed(spec.seed)
     model = build_model(t, splits.n_users, splits.n_items)
-    sampler = build_sampler(spec.sampler, splits.fit, seed=spec.seed, **spec.options)
+    # An oracle's sampler excludes the known false negatives as if they were
+    # training positives; the model still trains on ``fit`` alone.
+    excluded = splits.fit
+    if spec.exclude_known:
+        known = known_false_negatives(splits)
+        excluded = union([splits.fit, known], splits.n_users, splits.n_items)
+    sampler = build_sampler(spec.sampler, excluded, seed=spec.seed, **spec.options)
 
     def observe(trainer: Any, record: dict[str, Any]) -> None:
         if spec.diagnostics and hasattr(trainer.sampler, "diagnostics"):

@@ -34,8 +34,10 @@ _METHODS = ("sample", "sample_for_pairs", "set_epoch", "refresh", "state_dict", 
 
 def check_sampler(sampler: Any, train: Interactions) -> None:
     """Refuses an object without the sampler interface, and a sampler built
-    on other data than ``train`` (its negatives would be ``train``'s
-    positives)."""
+    on data that lacks some of ``train``'s interactions (its negatives could
+    be ``train``'s positives). A sampler built on more than ``train`` is
+    accepted: it never draws the extra items either (items to keep out of
+    the negatives, such as known false negatives)."""
     missing = [m for m in _METHODS if not callable(getattr(sampler, m, None))]
     if missing:
         raise GnnoError(
@@ -49,12 +51,16 @@ def check_sampler(sampler: Any, train: Interactions) -> None:
         raise GnnoError(
             f"the sampler was built on data of shape {own.shape}, train has shape {train.shape}"
         )
-    if not (
-        np.array_equal(own.indptr, train.indptr) and np.array_equal(own.indices, train.indices)
-    ):
+    if np.array_equal(own.indptr, train.indptr) and np.array_equal(own.indices, train.indices):
+        return
+    users, items = train.to_pairs()
+    lacking = np.flatnonzero(~own.contains(users, items))
+    if lacking.size:
+        u, i = int(users[lacking[0]]), int(items[lacking[0]])
         raise GnnoError(
-            "the sampler was built on other data than train (same shape, other interactions): "
-            "its negatives could be train's positives"
+            f"the sampler was built on other data than train: it lacks {lacking.size} of "
+            f"train's interactions (the first: user {u}, item {i}), so its negatives could "
+            "be train's positives"
         )
 
 
