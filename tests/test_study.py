@@ -52,6 +52,8 @@ def test_quick_writes_runs_report_and_figures_under_out(quick: Path) -> None:
     assert record["train"]["epochs"] == 2
     assert record["compute"]["wall_seconds"] > 0
     assert "false_negative_rate" in record["history"][0]
+    planted = [json.loads(p.read_text()) for p in runs]
+    assert all(0.0 <= r["recovery"]["recall@20"] <= 1.0 for r in planted)
     popularity = record["popularity"]
     assert popularity["k"] == 20 and popularity["users"] > 0
     assert abs(popularity["delta"]) < 10 and popularity["delta_se"] >= 0

@@ -74,6 +74,7 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
     result = trainer.fit()
     test = splits.test(model)
     popularity = recommended_popularity(model, splits, k=POPULARITY_K, seed=spec.seed)
+    recovery = hidden_recovery(model, splits)
     return {
         **spec.to_dict(),
         "data_name": splits.name,
@@ -85,8 +86,28 @@ def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, 
         "test": test,
         "history": result.history,
         "popularity": popularity,
+        "recovery": recovery,
         "compute": compute_info(device, time.perf_counter() - started, cpu_started),
     }
+
+
+def hidden_recovery(model: Any, splits: Any) -> dict[str, float] | None:
+    """How well the kept model ranks the known false negatives that are not
+    held out (``data.known_false_negatives``: the planted positives, the
+    synthetic data's unobserved liked items): full ranking of every item
+    outside the user's training, validation and test items, recall and NDCG
+    at ``POPULARITY_K``. The test metric counts these items as negatives (or
+    never ranks them); this counts them as what they are, liked items, so a
+    sampler that keeps them out of its draws can show here what it learned.
+    ``None`` without such items."""
+    from gnno.evaluation import evaluate_full
+    from gnno.protocols import union
+
+    known = known_false_negatives(splits)
+    if known.nnz == 0:
+        return None
+    seen = union([splits.fit, splits.valid, splits.test_set], splits.n_users, splits.n_items)
+    return evaluate_full(model, seen, known, ks=(POPULARITY_K,))
 
 
 def recommended_popularity(
@@ -248,6 +269,7 @@ def git_commit() -> str:
 __all__ = [
     "train_run",
     "recommended_popularity",
+    "hidden_recovery",
     "memory_snapshot",
     "summary",
     "auc",

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+#: The metric of ``runner.hidden_recovery`` the report compares.
+RECOVERY_METRIC = "recall@20"
+
 
 def stat(values: Iterable[float | None]) -> tuple[float, float, int]:
     """Mean, sample standard deviation (0 for one value) and count of the
@@ -48,6 +51,13 @@ def paired(
         for a, b in both
         if b["test"][metric]
     ]
+    # Recall of the hidden liked items (``runner.hidden_recovery``), where
+    # both runs measured it.
+    d_recovery = [
+        a["recovery"][RECOVERY_METRIC] - b["recovery"][RECOVERY_METRIC]
+        for a, b in both
+        if a.get("recovery") and b.get("recovery")
+    ]
     d_fn = []
     ratio = []
     for a, b in both:
@@ -62,6 +72,7 @@ def paired(
         "relative": rel,
         "fn": d_fn,
         "fn_ratio": ratio,
+        "recovery": d_recovery,
         "planned": len(runs),
     }
 
@@ -101,4 +112,13 @@ def compute_summary(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-__all__ = ["stat", "fmt", "fn_rate", "paired", "outside_spread", "per_epoch", "compute_summary"]
+__all__ = [
+    "RECOVERY_METRIC",
+    "stat",
+    "fmt",
+    "fn_rate",
+    "paired",
+    "outside_spread",
+    "per_epoch",
+    "compute_summary",
+]
