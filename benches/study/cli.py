@@ -219,6 +219,8 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
         if args.time_budget is not None and time.monotonic() - started > args.time_budget * 60:
             print(f"stopping: --time-budget {args.time_budget:g} min spent", flush=True)
             break
+        if store.path(spec.key).is_file():  # another process trained it meanwhile
+            continue
         key = (spec.dataset, spec.seed)
         if key not in loaded:
             loaded.clear()  # one data set in memory at a time

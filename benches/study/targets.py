@@ -14,7 +14,7 @@ from gnno.recipes import DEFAULT_LOSS, DEFAULT_SAMPLER
 from .plan import RunSpec, baseline
 from .registry import DATASETS
 from .store import Store
-from .summarize import fmt, outside_spread, paired, stat
+from .summarize import RECOVERY_METRIC, fmt, outside_spread, paired, stat
 
 #: (data set, metric, target, minutes allowed per run) of the training issue.
 ACCURACY_TARGETS = (
@@ -383,10 +383,15 @@ def oracle_lines(store: Store, specs: list[RunSpec]) -> list[str]:
         rel, _, n = stat(p["relative"])
         fn, _, _ = stat(p["fn_ratio"])
         every = " in every pair" if outside_spread(p["relative"]) else ""
-        cells.append(
+        cell = (
             f"{dataset} {rel:+.2%}{every} ({n} pair{'s' * (n != 1)}, {fn:.2f}x DNS's "
-            "false-negative rate)"
+            "false-negative rate"
         )
+        if p["recovery"]:
+            rec, _, m = stat(p["recovery"])
+            every = ", every pair" if outside_spread(p["recovery"]) else ""
+            cell += f"; the hidden liked items' {RECOVERY_METRIC} {rec:+.4f}{every}, {m} pairs"
+        cells.append(cell + ")")
     if not cells:
         return []
     return [
