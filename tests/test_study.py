@@ -409,3 +409,28 @@ def test_the_oracle_keeps_known_false_negatives_but_not_held_out_items_out_of_it
     assert not splits.valid.contains(users, items).any()
     assert not splits.test_set.contains(users, items).any()
     assert not splits.fit.contains(users, items).any()
+
+
+def test_separation_lines_say_where_the_gain_is_at_chance(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import plan
+    from study.store import Store
+    from study.targets import separation_lines
+
+    specs = plan(config_from(parse_args(["--datasets", "ml1m,synthetic", "--no-hypotheses"])))
+    store = Store(tmp_path)
+    assert separation_lines(store, specs) == []
+    for dataset, (g, h) in {"ml1m": (0.51, 0.7), "synthetic": (0.62, 0.79)}.items():
+        spec = next(
+            s
+            for s in specs
+            if (s.dataset, s.sampler, s.loss, s.seed) == (dataset, "gain", "softmax", 0)
+        )
+        memory = {"false": {"count": 5}, "true": {"count": 9}, "auc_g": g, "auc_h": h}
+        store.runs[spec.key] = {"key": spec.key, "history": [{"memory": memory}]}
+    text = separation_lines(store, specs)[-1]
+    assert "ml1m 0.510 and 0.700; synthetic 0.620 and 0.790" in text
+    assert "On ml1m `G` is at chance" in text
