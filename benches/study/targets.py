@@ -427,7 +427,23 @@ def oracle_lines(store: Store, specs: list[RunSpec]) -> list[str]:
             rec, _, m = stat(p["recovery"])
             every = ", every pair" if outside_spread(p["recovery"]) else ""
             cell += f"; the hidden liked items' {RECOVERY_METRIC} {rec:+.4f}{every}, {m} pairs"
-        cells.append(cell + ")")
+        cell += ")"
+        default = paired(
+            [
+                (store.get(a.key), store.get(b.key))
+                for a in specs
+                for b in specs
+                if (a.dataset, a.sampler, a.loss) == (dataset, DEFAULT_SAMPLER, DEFAULT_LOSS)
+                and (b.dataset, b.sampler, b.loss, b.seed) == (dataset, "dns", DEFAULT_LOSS, a.seed)
+                and not (a.hypothesis or b.hypothesis)
+            ],
+            DATASETS[dataset].headline,
+        )
+        if default["relative"] and DEFAULT_SAMPLER != "dns":
+            rel, _, m = stat(default["relative"])
+            every = ", every pair" if outside_spread(default["relative"]) else ""
+            cell += f", where the default {DEFAULT_SAMPLER} gets {rel:+.2%} ({m} pairs{every})"
+        cells.append(cell)
     if not cells:
         return []
     return [
