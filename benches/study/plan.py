@@ -31,6 +31,7 @@ from .registry import (
     SCREENS,
     Hypothesis,
 )
+from .store import Store
 from .summarize import outside_spread, paired
 
 #: What each priority tier holds (the plan is sorted by tier, then seed).
@@ -75,8 +76,11 @@ class RunSpec:
 
     @property
     def digest(self) -> str:
-        what: dict[str, Any] = {"sampler": self.sampler, "options": self.options}
-        what["train"] = self.train
+        what: dict[str, Any] = {
+            "sampler": self.sampler,
+            "options": self.options,
+            "train": self.train,
+        }
         if self.exclude_known:  # absent otherwise: older runs keep their keys
             what["exclude_known"] = True
         settings = json.dumps(what, sort_keys=True)
@@ -157,7 +161,7 @@ def main_runs(config: PlanConfig) -> list[RunSpec]:
     ]
 
 
-def plan(config: PlanConfig, store: Any = None) -> list[RunSpec]:
+def plan(config: PlanConfig, store: Store | None = None) -> list[RunSpec]:
     """Every run of ``config``, most informative first (see ``TIERS``); a
     run planned twice (a hypothesis whose settings are the main
     comparison's) appears once, at its earlier tier, and counts as a main
@@ -184,7 +188,7 @@ def plan(config: PlanConfig, store: Any = None) -> list[RunSpec]:
     )
 
 
-def hypothesis_runs(config: PlanConfig, store: Any = None) -> list[RunSpec]:
+def hypothesis_runs(config: PlanConfig, store: Store | None = None) -> list[RunSpec]:
     """Each supported hypothesis on its data sets, and its DNS baseline (DNS
     with the same loss and training settings: the main comparison's DNS run
     when the hypothesis changes only the sampler). A hypothesis run whose
@@ -210,7 +214,9 @@ def hypothesis_runs(config: PlanConfig, store: Any = None) -> list[RunSpec]:
     return out
 
 
-def screen(hyp: Hypothesis, dataset: str, config: PlanConfig, store: Any) -> tuple[str, str]:
+def screen(
+    hyp: Hypothesis, dataset: str, config: PlanConfig, store: Store | None
+) -> tuple[str, str]:
     """Whether ``hyp`` is planned on ``dataset``: ``("run", "")``, or
     ``("wait", why)`` while its pairs on the screen data set
     (``SCREENS[dataset]``, every seed the registry gives it) are unfinished,
