@@ -434,3 +434,31 @@ def test_separation_lines_say_where_the_gain_is_at_chance(
     text = separation_lines(store, specs)[-1]
     assert "ml1m 0.510 and 0.700; synthetic 0.620 and 0.790" in text
     assert "On ml1m `G` is at chance" in text
+
+
+def test_claims_keep_two_processes_off_the_same_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import Claims
+
+    mine, theirs = Claims(tmp_path / "runs"), Claims(tmp_path / "runs")
+    assert mine.folder == theirs.folder and mine.folder != Claims(tmp_path / "other").folder
+    assert mine.take("a") and not theirs.take("a")  # held by a live process (this one)
+    mine.release("a")
+    assert theirs.take("a")
+    theirs.release("a")
+    # A claim whose process is gone is taken over.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (mine.folder / "b").write_text(dead.stdout.strip())
+    assert theirs.take("b")
+    theirs.release("b")
+    # A claim still empty is being written: held for a minute, then stale.
+    (mine.folder / "c").write_text("")
+    assert not theirs.take("c")
+    old = (mine.folder / "c").stat().st_mtime - 120
+    os.utime(mine.folder / "c", (old, old))
+    assert theirs.take("c")
+    theirs.release("c")

@@ -8,19 +8,25 @@ From the repository root (``gnno`` importable, e.g. ``PYTHONPATH=python``)::
     python benches/study --datasets ml1m --hypotheses gain-veto-32,per-user-g --seeds 1
     python benches/study --report-only          # RESULTS.md and figures from the store
     python benches/study --list                 # the plan, with what is done
-    python benches/study --shard 0/2 & python benches/study --shard 1/2   # two processes
+    python benches/study & python benches/study   # two processes share the plan
+    python benches/study --shard 0/2 & python benches/study --shard 1/2   # or split it
     python benches/study --quick --out /tmp/q   # CI: tiny data, 2 epochs, every part
     python benches/study recipe --budget 240    # the recipe search (see recipe.py)
 
 Finished runs are kept in ``<out>/study/runs/<key>.json`` (``--out``
 defaults to ``docs``); a run is trained only when its file is missing, so
 an interrupted study resumes where it stopped. ``--commit`` commits each
-run's file to git as it finishes.
+run's file to git as it finishes. Processes started on the same store share
+its plan: each run is claimed before it is trained (``Claims``), so no two
+processes train the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,8 +58,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--time-budget", type=float, help="minutes after which no new run is started")
     p.add_argument(
         "--shard",
-        help="K/N: train only every N-th missing run starting at the K-th (0-based), so N "
-        "processes can share the plan",
+        help="K/N: train only every N-th missing run starting at the K-th (0-based), a "
+        "fixed split of the plan (processes on one store share it without this too)",
     )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch and gnno threads (default 1)")
@@ -190,6 +196,56 @@ def adopt(spec: RunSpec, store: Store, searched: Store) -> bool:
     return True
 
 
+class Claims:
+    """Which process trains which run, so that any number of processes can
+    work through one plan (``--shard`` splits it up front instead): a run
+    is taken by creating ``<key>`` atomically in a folder under the system's
+    temporary directory named after the run store, holding the process id.
+    A claim whose process is gone (killed mid-run) is taken over."""
+
+    def __init__(self, runs: Path) -> None:
+        digest = hashlib.sha1(str(Path(runs).resolve()).encode()).hexdigest()[:12]
+        self.folder = Path(tempfile.gettempdir()) / "gnno-study-claims" / digest
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def take(self, key: str) -> bool:
+        path = self.folder / key
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if _alive(path):
+                    return False
+                path.unlink(missing_ok=True)  # its process is gone: take it over
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return True
+        return False
+
+    def release(self, key: str) -> None:
+        (self.folder / key).unlink(missing_ok=True)
+
+
+def _alive(claim: Path) -> bool:
+    """Whether the process that wrote ``claim`` still runs (a claim still
+    empty counts as alive for a minute: it is being written)."""
+    try:
+        text = claim.read_text().strip()
+        age = time.time() - claim.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if not text:
+        return age < 60
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
 def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Path) -> None:
     """Trains the planned runs missing from ``store``, in plan order, until
     ``--max-runs`` or ``--time-budget`` says stop."""
@@ -211,6 +267,7 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
         todo = todo[k::n]
     print(f"{len(planned)} runs planned, {len(todo)} to train", flush=True)
     started = time.monotonic()
+    claims = Claims(store.folder)
     loaded: dict[tuple[str, int], StudyData] = {}
     for n, spec in enumerate(todo, 1):
         if args.max_runs is not None and n > args.max_runs:
@@ -219,14 +276,17 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
         if args.time_budget is not None and time.monotonic() - started > args.time_budget * 60:
             print(f"stopping: --time-budget {args.time_budget:g} min spent", flush=True)
             break
-        if store.path(spec.key).is_file():  # another process trained it meanwhile
-            continue
+        if store.path(spec.key).is_file() or not claims.take(spec.key):
+            continue  # another process trained it meanwhile, or is training it
         key = (spec.dataset, spec.seed)
         if key not in loaded:
             loaded.clear()  # one data set in memory at a time
             loaded[key] = load(spec.dataset, spec.seed, scratch)
-        record = train_run(spec, loaded[key], args.device)
-        store.save(record)
+        try:
+            record = train_run(spec, loaded[key], args.device)
+            store.save(record)
+        finally:
+            claims.release(spec.key)
         metric = record["metric"]
         print(
             f"[{n}/{len(todo)}] {spec.key}: best epoch {record['best_epoch'] + 1}/"
