@@ -234,6 +234,9 @@ def compute_info(device: str, wall: float, cpu_started: float) -> dict[str, Any]
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gnno_threads": gnno.get_num_threads() if hasattr(gnno, "get_num_threads") else None,
+        # Gain and SRNS draws compare kernel values that agree across SIMD
+        # paths only to float tolerance: a run reproduces on the same path.
+        "simd": gnno.kernels.simd_path(),
         "load": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
