@@ -325,6 +325,21 @@ def default_sampler_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     ]
 
 
+def _against_dns(
+    store: Store, specs: list[RunSpec], dataset: str, sampler: str, loss: str
+) -> list[tuple]:
+    """``sampler``'s main runs on ``dataset`` with ``loss`` and DNS's, paired
+    by seed (records, ``None`` where a run is missing)."""
+    return [
+        (store.get(a.key), store.get(b.key))
+        for a in specs
+        for b in specs
+        if (a.dataset, a.sampler, a.loss) == (dataset, sampler, loss)
+        and (b.dataset, b.sampler, b.loss, b.seed) == (dataset, "dns", loss, a.seed)
+        and not (a.hypothesis or b.hypothesis)
+    ]
+
+
 def gain_target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     """The gain issue's targets against DNS at the recipe's default loss."""
     loss = DEFAULT_LOSS
@@ -332,15 +347,7 @@ def gain_target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     rows = []
     for dataset in GAIN_DATASETS:
         metric = DATASETS[dataset].headline
-        pairs = [
-            (store.get(g.key), store.get(d.key))
-            for g in specs
-            for d in specs
-            if (g.dataset, g.sampler, g.loss) == (dataset, "gain", loss)
-            and (d.dataset, d.sampler, d.loss, d.seed) == (dataset, "dns", loss, g.seed)
-            and not (g.hypothesis or d.hypothesis)
-        ]
-        p = paired(pairs, metric)
+        p = paired(_against_dns(store, specs, dataset, "gain", loss), metric)
         if not p["metric"]:
             rows.append(f"| {dataset} | {metric} | – | – | not measured yet |")
             continue
@@ -429,14 +436,7 @@ def oracle_lines(store: Store, specs: list[RunSpec]) -> list[str]:
             cell += f"; the hidden liked items' {RECOVERY_METRIC} {rec:+.4f}{every}, {m} pairs"
         cell += ")"
         default = paired(
-            [
-                (store.get(a.key), store.get(b.key))
-                for a in specs
-                for b in specs
-                if (a.dataset, a.sampler, a.loss) == (dataset, DEFAULT_SAMPLER, DEFAULT_LOSS)
-                and (b.dataset, b.sampler, b.loss, b.seed) == (dataset, "dns", DEFAULT_LOSS, a.seed)
-                and not (a.hypothesis or b.hypothesis)
-            ],
+            _against_dns(store, specs, dataset, DEFAULT_SAMPLER, DEFAULT_LOSS),
             DATASETS[dataset].headline,
         )
         if default["relative"] and DEFAULT_SAMPLER != "dns":
