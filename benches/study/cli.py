@@ -276,8 +276,11 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
         if args.time_budget is not None and time.monotonic() - started > args.time_budget * 60:
             print(f"stopping: --time-budget {args.time_budget:g} min spent", flush=True)
             break
-        if store.path(spec.key).is_file() or not claims.take(spec.key):
-            continue  # another process trained it meanwhile, or is training it
+        if not claims.take(spec.key):
+            continue  # another process is training it
+        if store.path(spec.key).is_file():  # another process trained it meanwhile
+            claims.release(spec.key)
+            continue
         key = (spec.dataset, spec.seed)
         if key not in loaded:
             loaded.clear()  # one data set in memory at a time
