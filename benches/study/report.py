@@ -24,7 +24,7 @@ from .summarize import (
     paired,
     stat,
 )
-from .targets import FN_TARGET, target_lines
+from .targets import FN_TARGET, against_dns, target_lines
 
 
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -200,9 +200,7 @@ def paired_lines(store: Store, specs: list[RunSpec], dataset: str) -> list[str]:
     metric = DATASETS[dataset].headline
     rows = []
     for loss in LOSSES:
-        gains = {s.seed: s for s in specs if s.loss == loss and s.sampler == "gain"}
-        dnss = {s.seed: s for s in specs if s.loss == loss and s.sampler == "dns"}
-        pairs = [(store.get(gains[k].key), store.get(dnss[k].key)) for k in gains if k in dnss]
+        pairs = against_dns(store, specs, dataset, "gain", loss)
         if not pairs:
             continue
         p = paired(pairs, metric)

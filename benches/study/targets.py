@@ -325,7 +325,7 @@ def default_sampler_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     ]
 
 
-def _against_dns(
+def against_dns(
     store: Store, specs: list[RunSpec], dataset: str, sampler: str, loss: str
 ) -> list[tuple]:
     """``sampler``'s main runs on ``dataset`` with ``loss`` and DNS's, paired
@@ -347,7 +347,7 @@ def gain_target_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     rows = []
     for dataset in GAIN_DATASETS:
         metric = DATASETS[dataset].headline
-        p = paired(_against_dns(store, specs, dataset, "gain", loss), metric)
+        p = paired(against_dns(store, specs, dataset, "gain", loss), metric)
         if not p["metric"]:
             rows.append(f"| {dataset} | {metric} | – | – | not measured yet |")
             continue
@@ -436,7 +436,7 @@ def oracle_lines(store: Store, specs: list[RunSpec]) -> list[str]:
             cell += f"; the hidden liked items' {RECOVERY_METRIC} {rec:+.4f}{every}, {m} pairs"
         cell += ")"
         default = paired(
-            _against_dns(store, specs, dataset, DEFAULT_SAMPLER, DEFAULT_LOSS),
+            against_dns(store, specs, dataset, DEFAULT_SAMPLER, DEFAULT_LOSS),
             DATASETS[dataset].headline,
         )
         if default["relative"] and DEFAULT_SAMPLER != "dns":
@@ -454,4 +454,11 @@ def oracle_lines(store: Store, specs: list[RunSpec]) -> list[str]:
     ]
 
 
-__all__ = ["target_lines", "expected_lines", "ACCURACY_TARGETS", "ANCHORS", "FN_TARGET"]
+__all__ = [
+    "target_lines",
+    "against_dns",
+    "expected_lines",
+    "ACCURACY_TARGETS",
+    "ANCHORS",
+    "FN_TARGET",
+]
