@@ -219,6 +219,9 @@ def _worker(rank, port, folder):
         if rank == 0:
             with open(folder / "result.pkl", "wb") as f:
                 pickle.dump(gathered, f)
+        # Both ranks tear the group down together: a rank destroying it while
+        # its peer still talks has aborted in gloo's teardown (SIGABRT).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -247,6 +247,9 @@ def _worker(rank, port, path):
         if rank == 0:
             with open(path, "wb") as f:
                 pickle.dump(result, f)
+        # Both ranks tear the group down together: a rank destroying it while
+        # its peer still talks has aborted in gloo's teardown (SIGABRT).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
