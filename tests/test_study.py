@@ -358,6 +358,45 @@ def test_hypotheses_reach_ml1m_only_through_their_fn30_screen(
     assert screen(hyp, "ml1m-fn30", config, store) == ("run", "")
 
 
+def test_missing_runs_are_costed_from_the_finished_ones_and_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import hypothesis_spec, plan
+    from study.registry import HYPOTHESES
+    from study.report import missing_lines, remaining_hours
+    from study.store import Store
+
+    config = config_from(
+        parse_args(["--datasets", "ml1m-fn30", "--samplers", "dns,gain", "--losses", "softmax"])
+    )
+    config.hypotheses = ("beta-10",)
+    hyp = next(h for h in HYPOTHESES if h.name == "beta-10")
+    store = Store(tmp_path)
+    planned = plan(config, store)
+    assert remaining_hours(planned, store) == (0.0, 0, len(planned))
+    # Two finished softmax runs: every missing one costs their median;
+    # a BPR run, with no BPR run finished, costs the data set's median.
+    for key, wall in (("a", 600.0), ("b", 1800.0)):
+        store.runs[key] = {
+            "key": key,
+            "dataset": "ml1m-fn30",
+            "loss": "softmax",
+            "compute": {"wall_seconds": wall},
+        }
+    bpr = [s for s in plan(config_from(parse_args(["--datasets", "ml1m-fn30"]))) if s.loss == "bpr"]
+    hours, fallback, unknown = remaining_hours(planned + bpr[:1], store)
+    assert (fallback, unknown) == (1, 0)
+    assert hours == pytest.approx((len(planned) + 1) * 1200 / 3600)
+    text = "\n".join(missing_lines(planned, store, config))
+    assert f"about {hours - 1200 / 3600:.1f} training hours" in text
+    run = hypothesis_spec(hyp, "ml1m-fn30", 0, config)
+    assert f"* `{run.key}` (`beta-10`)" in text
+    # A main run is never named after a hypothesis that shares its settings.
+    assert "(`dns`)" not in text and "softmax.seed0.110390c803` (" not in text
+
+
 def test_recommended_popularity_tells_a_popularity_ranker_from_an_unpopular_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

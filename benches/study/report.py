@@ -74,7 +74,7 @@ def write_report(
     lines += hypothesis_lines(store, config)
     if recipe_lines:
         lines += recipe_lines
-    lines += missing_lines(planned, store)
+    lines += missing_lines(planned, store, config)
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
@@ -374,7 +374,7 @@ def hypothesis_lines(store: Store, config: PlanConfig) -> list[str]:
     return lines
 
 
-def missing_lines(planned: list[RunSpec], store: Store) -> list[str]:
+def missing_lines(planned: list[RunSpec], store: Store, config: PlanConfig) -> list[str]:
     missing = [s for s in planned if s.key not in store]
     lines = ["## Planned runs still missing", ""]
     if not missing:
@@ -386,13 +386,85 @@ def missing_lines(planned: list[RunSpec], store: Store) -> list[str]:
         if total:
             rows.append([str(tier), what, f"{n}/{total}"])
     lines += table(["tier", "runs", "missing"], rows) + [""]
-    lines.append(f"Next to train (of {len(missing)}, in the order the runner takes them):")
-    lines.append("")
-    lines += [f"* `{s.key}`" for s in missing[:15]]
+    hours, fallback, unknown = remaining_hours(missing, store)
+    waiting = waiting_runs(config, store)
+    lines.append(
+        f"Their cost, estimated from the finished runs (each missing run at the median "
+        f"wall-clock time of the finished runs on its data set with its loss, one run per "
+        f"core): about {hours:.1f} training hours"
+        + (
+            f" ({fallback} of them at their data set's median over every loss: none with "
+            "their loss has finished)"
+            if fallback
+            else ""
+        )
+        + (f", and {unknown} runs with nothing finished to go by" if unknown else "")
+        + (
+            f". Not counted: {waiting} runs of hypotheses that wait for their screen "
+            "(planned only if they pass it)."
+            if waiting
+            else "."
+        )
+    )
+    lines += ["", f"Next to train (of {len(missing)}, in the order the runner takes them):", ""]
+    names = hypothesis_names(config)
+    for s in missing[:15]:
+        name = names.get(s.key) if s.hypothesis else None
+        lines.append(f"* `{s.key}`" + (f" (`{name}`)" if name else ""))
     if len(missing) > 15:
         lines.append(f"* … and {len(missing) - 15} more")
     today = datetime.date.today().isoformat()
     return lines + ["", f"_Report generated {today}; default loss `{DEFAULT_LOSS}`._", ""]
+
+
+def remaining_hours(missing: list[RunSpec], store: Store) -> tuple[float, int, int]:
+    """Training hours ``missing`` would take: each run at the median
+    wall-clock time of the finished runs with its data set and loss, or,
+    where none has finished, of its data set's finished runs with any loss.
+    Also how many runs took that fallback, and how many had nothing to go by."""
+    seconds: dict[tuple[str, str], list[float]] = {}
+    for run in store:
+        wall = run.get("compute", {}).get("wall_seconds")
+        if wall is not None:
+            seconds.setdefault((run["dataset"], run["loss"]), []).append(wall)
+            seconds.setdefault((run["dataset"], ""), []).append(wall)
+    total, fallback, unknown = 0.0, 0, 0
+    for spec in missing:
+        known = seconds.get((spec.dataset, spec.loss))
+        if not known:
+            known = seconds.get((spec.dataset, ""))
+            fallback += bool(known)
+        if known:
+            total += float(np.median(known))
+        else:
+            unknown += 1
+    return total / 3600, fallback, unknown
+
+
+def waiting_runs(config: PlanConfig, store: Store) -> int:
+    """Runs of hypotheses that wait for their screen (not in the plan yet)."""
+    n = 0
+    for hyp in HYPOTHESES:
+        if not hyp.supported or hyp.loss not in config.losses:
+            continue
+        if config.hypotheses is not None and hyp.name not in config.hypotheses:
+            continue
+        for dataset in hyp.datasets:
+            if dataset in config.datasets and screen(hyp, dataset, config, store)[0] == "wait":
+                n += config.seeds[dataset]
+    return n
+
+
+def hypothesis_names(config: PlanConfig) -> dict[str, str]:
+    """The hypothesis each hypothesis run's key stands for."""
+    return {
+        hypothesis_spec(hyp, dataset, seed, config).key: hyp.name
+        for hyp in HYPOTHESES
+        if hyp.supported
+        for dataset in hyp.datasets
+        if dataset in config.datasets
+        for seed in range(config.seeds[dataset])
+    }
 
 
 __all__ = ["write_report"]
