@@ -196,22 +196,29 @@ def hypothesis_runs(config: PlanConfig, store: Store | None = None) -> list[RunS
     ``store``, a data set with a screen (``SCREENS``) gets only the
     hypotheses that passed it."""
     out: list[RunSpec] = []
-    if config.hypotheses == () or not {"gain", "dns"} <= set(config.samplers):
+    if not {"gain", "dns"} <= set(config.samplers):
         return out
-    for hyp in HYPOTHESES:
-        if not hyp.supported or hyp.loss not in config.losses:
+    for hyp, dataset in selected_hypotheses(config):
+        if screen(hyp, dataset, config, store)[0] != "run":
             continue
-        if config.hypotheses is not None and hyp.name not in config.hypotheses:
-            continue
-        for dataset in hyp.datasets:
-            if dataset not in config.datasets:
-                continue
-            if screen(hyp, dataset, config, store)[0] != "run":
-                continue
-            for seed in range(config.seeds[dataset]):
-                spec = hypothesis_spec(hyp, dataset, seed, config)
-                out += [spec, baseline(spec)]
+        for seed in range(config.seeds[dataset]):
+            spec = hypothesis_spec(hyp, dataset, seed, config)
+            out += [spec, baseline(spec)]
     return out
+
+
+def selected_hypotheses(config: PlanConfig) -> list[tuple[Hypothesis, str]]:
+    """Each supported hypothesis ``config`` selects, with each of its data
+    sets in ``config`` (before any screen)."""
+    return [
+        (hyp, dataset)
+        for hyp in HYPOTHESES
+        if hyp.supported
+        and hyp.loss in config.losses
+        and (config.hypotheses is None or hyp.name in config.hypotheses)
+        for dataset in hyp.datasets
+        if dataset in config.datasets
+    ]
 
 
 def screen(

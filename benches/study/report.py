@@ -12,7 +12,17 @@ import numpy as np
 from gnno.recipes import DEFAULT_LOSS
 
 from .figures import gdns_run
-from .plan import TIERS, PlanConfig, RunSpec, baseline, hypothesis_spec, main_runs, plan, screen
+from .plan import (
+    TIERS,
+    PlanConfig,
+    RunSpec,
+    baseline,
+    hypothesis_spec,
+    main_runs,
+    plan,
+    screen,
+    selected_hypotheses,
+)
 from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLERS
 from .store import Store
 from .summarize import (
@@ -443,26 +453,18 @@ def remaining_hours(missing: list[RunSpec], store: Store) -> tuple[float, int, i
 
 def waiting_runs(config: PlanConfig, store: Store) -> int:
     """Runs of hypotheses that wait for their screen (not in the plan yet)."""
-    n = 0
-    for hyp in HYPOTHESES:
-        if not hyp.supported or hyp.loss not in config.losses:
-            continue
-        if config.hypotheses is not None and hyp.name not in config.hypotheses:
-            continue
-        for dataset in hyp.datasets:
-            if dataset in config.datasets and screen(hyp, dataset, config, store)[0] == "wait":
-                n += config.seeds[dataset]
-    return n
+    return sum(
+        config.seeds[dataset]
+        for hyp, dataset in selected_hypotheses(config)
+        if screen(hyp, dataset, config, store)[0] == "wait"
+    )
 
 
 def hypothesis_names(config: PlanConfig) -> dict[str, str]:
     """The hypothesis each hypothesis run's key stands for."""
     return {
         hypothesis_spec(hyp, dataset, seed, config).key: hyp.name
-        for hyp in HYPOTHESES
-        if hyp.supported
-        for dataset in hyp.datasets
-        if dataset in config.datasets
+        for hyp, dataset in selected_hypotheses(config)
         for seed in range(config.seeds[dataset])
     }
 
