@@ -252,6 +252,11 @@ def _worker(rank, port, path):
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    # A clean finish leaves at once: the interpreter's teardown of gloo's and
+    # the store's C++ threads has aborted a finished rank ("terminate called
+    # without an active exception"). An exception above still propagates,
+    # and the spawn wrapper reports it.
+    os._exit(0)
 
 
 def mean_score(users, neg):
