@@ -5,7 +5,6 @@ exactly; the real launcher (``torch.distributed.run``) runs ``gnno train``."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import pickle
@@ -19,6 +18,7 @@ import pytest
 import torch
 
 import gnno
+from gloo_group import TIMEOUT, process_group
 from gnno import GMF, Interactions, Trainer, evaluate_full
 from gnno.cli import main
 from gnno.exceptions import GnnoError
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.skipif(
 WORLD = 2
 N_USERS, N_ITEMS = 40, 30
 EPOCHS = 6
-TIMEOUT = datetime.timedelta(seconds=30)
 # A GMF with sparse embeddings, SparseAdam and the L2 penalty on the batch's
 # rows: the path whose gradients DDP all-reduces as sparse tensors on gloo.
 OPTIONS = {"lr": 0.05, "batch_size": 32, "l2": 1e-3, "negatives_per_pair": 2}
@@ -172,11 +171,9 @@ def _worker(rank, port, folder):
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    store = dist.TCPStore("127.0.0.1", port, WORLD, is_master=False, timeout=TIMEOUT)
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=WORLD, timeout=TIMEOUT)
     folder = Path(folder)
     out = {}
-    try:
+    with process_group(rank, port, WORLD):
         # 0. Sparse gradients and the penalty through DDP on gloo.
         torch.manual_seed(0)
         module = GMF(N_USERS, N_ITEMS, dim=8, sparse=True)
@@ -219,16 +216,6 @@ def _worker(rank, port, folder):
         if rank == 0:
             with open(folder / "result.pkl", "wb") as f:
                 pickle.dump(gathered, f)
-        # Both ranks tear the group down together: a rank destroying it while
-        # its peer still talks has aborted in gloo's teardown (SIGABRT).
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    # A clean finish leaves at once: the interpreter's teardown of gloo's and
-    # the store's C++ threads has aborted a finished rank ("terminate called
-    # without an active exception"). An exception above still propagates,
-    # and the spawn wrapper reports it.
-    os._exit(0)
 
 
 def _spawn(worker, folder):

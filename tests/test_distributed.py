@@ -3,7 +3,6 @@ seeds and states; and a real two-process gloo run on the CPU."""
 
 from __future__ import annotations
 
-import datetime
 import os
 import pickle
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from gloo_group import TIMEOUT, process_group
 from gnno import GMF, Interactions
 from gnno.exceptions import GnnoError, IdOutOfRangeError, NotInShardError
 from gnno.samplers import GainSampler, ShardedSampler, UniformSampler, build_sampler
@@ -209,7 +209,6 @@ WORLD = 2
 EPOCHS = 2
 K = 32
 SAMPLERS = {"uniform": {}, "gain": {"memory": 8, "fresh": 8}}
-TIMEOUT = datetime.timedelta(seconds=30)
 
 
 def draw_epochs(sampler, train):
@@ -229,10 +228,7 @@ def draw_epochs(sampler, train):
 def _worker(rank, port, path):
     import torch.distributed as dist
 
-    # The test process hosts the store, so no port is chosen twice.
-    store = dist.TCPStore("127.0.0.1", port, WORLD, is_master=False, timeout=TIMEOUT)
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=WORLD, timeout=TIMEOUT)
-    try:
+    with process_group(rank, port, WORLD):
         train = dataset()
         m = torch.nn.parallel.DistributedDataParallel(model())
         result = {}
@@ -247,16 +243,6 @@ def _worker(rank, port, path):
         if rank == 0:
             with open(path, "wb") as f:
                 pickle.dump(result, f)
-        # Both ranks tear the group down together: a rank destroying it while
-        # its peer still talks has aborted in gloo's teardown (SIGABRT).
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    # A clean finish leaves at once: the interpreter's teardown of gloo's and
-    # the store's C++ threads has aborted a finished rank ("terminate called
-    # without an active exception"). An exception above still propagates,
-    # and the spawn wrapper reports it.
-    os._exit(0)
 
 
 def mean_score(users, neg):
