@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +278,44 @@ def test_pickled_sampler_bound_to_a_generic_model_keeps_it():
     copy = pickle.loads(pickle.dumps(s))
     users = np.arange(train.n_users)
     assert np.array_equal(copy.sample(users, 2), s.sample(users, 2))
+
+
+@pytest.mark.parametrize("name", ["dns", "srns", "gain"])
+def test_scores_that_are_not_finite_are_refused_naming_where(name):
+    train = make_train()
+    uv, iv = vectors(train)
+    s = build_sampler(name, train, seed=1)
+    before = s.state_dict()
+    # Finite vectors whose scores overflow float32 (norms 4e19 each).
+    big_u, big_i = uv.copy(), iv.copy()
+    big_u[7] = 2e19
+    big_i[3] = 2e19
+    with pytest.raises(NonFiniteError, match="user 7.*item 3.*scale the vectors down"):
+        s.refresh_embeddings(big_u, big_i)
+    # Values beyond float32 in a float64 input: named, with no numpy warning.
+    wide = uv.astype(np.float64)
+    wide[2, 1] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteError, match=r"user_vectors.*\(2, 1\)"):
+            s.refresh_embeddings(wide, iv)
+    # A generic model that scores one pair NaN: the pair is named.
+    table = uv @ iv.T
+    u0, i0 = 5, int(train.row(5)[0])
+    table[u0, i0] = np.nan
+    with pytest.raises(NonFiniteError, match=f"user {u0} and item {i0}"):
+        s.refresh(ScoreTable(table))
+    # Nothing changed: the sampler is as it was.
+    assert pickle.dumps(s.state_dict()) == pickle.dumps(before)
+    # A draw that meets a NaN score of a bound model fails the same way.
+    model = ScoreTable(uv @ iv.T)
+    s.refresh(model)
+    before = s.state_dict()
+    with torch.no_grad():
+        model.table[u0] = float("nan")
+    with pytest.raises(NonFiniteError, match=f"user {u0} and item"):
+        s.sample_for_pairs([u0], [i0], 2)
+    assert pickle.dumps(s.state_dict()) == pickle.dumps(before)
 
 
 class _Pairs(torch.utils.data.Dataset):

@@ -95,7 +95,8 @@ def as_floats(x: Any, name: str, ndim: int | None = None, *, allow_nan: bool = F
         raise ShapeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported below
+        out = np.ascontiguousarray(arr, dtype=np.float32)
     check_finite(out, name, allow_nan=allow_nan)
     return out
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gnno._arrays import check_finite
-from gnno.exceptions import GnnoError, ShapeError
+from gnno.exceptions import GnnoError, NonFiniteError, ShapeError
 
 #: Pairs scored per model call.
 CHUNK = 1 << 18
@@ -87,7 +87,13 @@ def score_pairs(model: Callable[..., Any], users: np.ndarray, items: np.ndarray)
                     f"got {getattr(s, 'shape', type(s).__name__)}"
                 )
             flat_o[a : a + CHUNK] = s.detach().to("cpu", torch.float32).numpy()
-    check_finite(out, "model scores")
+    bad = ~np.isfinite(flat_o)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise NonFiniteError(
+            f"model(users, items) must return finite scores, got {flat_o[k]} "
+            f"for user {int(flat_u[k])} and item {int(flat_i[k])}"
+        )
     return out
 
 

@@ -17,6 +17,8 @@ Scores come from the model bound by ``refresh(model)``:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -128,25 +130,43 @@ class ScoreSampler(Sampler):
         it (scores of memory items, fresh candidates and positives, then ``H``,
         ``G`` and retention). Call once per epoch, or more often."""
         model = require_model(model)
-        self._model = model
         vectors = model_vectors(model)
         if vectors is not None:
-            self._dot = True
             self.refresh_embeddings(*vectors)
-            return
-        self._dot = False
-        cands = self._core.refresh_candidates()
-        n_users, width = cands.shape
-        scores = np.full(cands.shape, np.nan, dtype=np.float32)
-        if width:
-            filled = cands >= 0
-            users = np.broadcast_to(np.arange(n_users, dtype=np.int64)[:, None], cands.shape)
-            scores[filled] = score_pairs(model, users[filled], cands[filled])
-        pos_users, pos_items = self.train.to_pairs()
-        pos_scores = (
-            score_pairs(model, pos_users, pos_items) if self.train.nnz else np.zeros(0, np.float32)
-        )
-        self._core.refresh_apply(cands.ravel(), scores.ravel(), pos_scores)
+        else:
+            with self._unchanged_on_error():
+                cands = self._core.refresh_candidates()
+                n_users, width = cands.shape
+                scores = np.full(cands.shape, np.nan, dtype=np.float32)
+                if width:
+                    filled = cands >= 0
+                    users = np.broadcast_to(
+                        np.arange(n_users, dtype=np.int64)[:, None], cands.shape
+                    )
+                    scores[filled] = score_pairs(model, users[filled], cands[filled])
+                pos_users, pos_items = self.train.to_pairs()
+                pos_scores = (
+                    score_pairs(model, pos_users, pos_items)
+                    if self.train.nnz
+                    else np.zeros(0, np.float32)
+                )
+                self._core.refresh_apply(cands.ravel(), scores.ravel(), pos_scores)
+            self._dot = False
+        # Bound only once the refresh succeeded: a failed one leaves the
+        # sampler as it was, model included.
+        self._model = model
+
+    @contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Puts the stream back where it was if the body fails: the Python
+        model is called between two core steps that each advance it, and a
+        failed refresh or draw must not shift the draws that follow."""
+        stream = (self._core.seed, self._core.epoch, self._core.calls)
+        try:
+            yield
+        except BaseException:
+            self._core.set_stream(*stream)
+            raise
 
     def refresh_embeddings(self, user_vectors: Any, item_vectors: Any) -> None:
         """The fast path for dot-product models: ``score(u, i) =
@@ -174,15 +194,16 @@ class ScoreSampler(Sampler):
                     "call refresh(model) before sampling"
                 )
             return self._core.draw_from_vectors(users, positives, k)
-        items, anchors = self._core.propose(users, positives, k)
-        width = self._core.width
-        rep = np.repeat(users, k * width)
-        cand_scores = score_pairs(self._model, rep, items)
-        anchor_scores = np.zeros(len(users), np.float32)
-        has = anchors >= 0
-        if has.any():
-            anchor_scores[has] = score_pairs(self._model, users[has], anchors[has])
-        return self._core.select(users, items, anchors, k, cand_scores, anchor_scores)
+        with self._unchanged_on_error():
+            items, anchors = self._core.propose(users, positives, k)
+            width = self._core.width
+            rep = np.repeat(users, k * width)
+            cand_scores = score_pairs(self._model, rep, items)
+            anchor_scores = np.zeros(len(users), np.float32)
+            has = anchors >= 0
+            if has.any():
+                anchor_scores[has] = score_pairs(self._model, users[has], anchors[has])
+            return self._core.select(users, items, anchors, k, cand_scores, anchor_scores)
 
     def _sample(self, users: np.ndarray, k: int) -> np.ndarray:
         return self._draw(users, None, k)

@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::{check_finite_f32, Error, Result};
+use crate::error::{check_finite_f32, Error, ErrorKind, Result};
 use crate::rng::{purpose, Rng, StreamKey, BLOCK};
 
 /// `|x − shift|` below this keeps `exp` products finite in `f32`
@@ -451,6 +451,42 @@ pub fn perturb(values: &[f32], temperature: f32, rng: &mut Rng, buf: &mut [f32])
     }
 }
 
+/// The largest score two vectors may reach: `|⟨u, i⟩| ≤ ‖u‖·‖i‖`
+/// (Cauchy–Schwarz bounds every partial sum of the dot product too), kept
+/// at half of `f32::MAX` so that rounding cannot reach infinity.
+const MAX_SCORE_BOUND: f64 = f32::MAX as f64 / 2.0;
+
+/// Fails when some user's score of some item could overflow `f32`: the
+/// largest user norm times the largest item norm exceeds
+/// [`MAX_SCORE_BOUND`]. Below it every score is finite, so no draw or
+/// refresh meets an infinite or NaN score.
+fn check_scores_fit(users: &[f32], items: &[f32], dim: usize) -> Result<()> {
+    let largest = |v: &[f32]| {
+        v.chunks_exact(dim)
+            .map(|r| r.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())
+            .enumerate()
+            .fold(
+                (0usize, 0f64),
+                |best, (r, n)| if n > best.1 { (r, n) } else { best },
+            )
+    };
+    let (u, nu) = largest(users);
+    let (i, ni) = largest(items);
+    let (nu, ni) = (nu.sqrt(), ni.sqrt());
+    if nu * ni > MAX_SCORE_BOUND {
+        return Err(Error::new(
+            ErrorKind::NonFinite,
+            format!(
+                "user_vectors and item_vectors are too large to score in float32: user {u}'s \
+                 vector has norm {nu:.3e} and item {i}'s {ni:.3e}, so their score could reach \
+                 {:.3e} (the limit is {MAX_SCORE_BOUND:.3e}); scale the vectors down",
+                nu * ni
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Dense vectors of a dot-product model: `score(u, i) = ⟨users[u], items[i]⟩`.
 #[derive(Debug, Clone)]
 pub struct Embeddings {
@@ -484,6 +520,7 @@ impl Embeddings {
         }
         check_finite_f32("user_vectors", &users)?;
         check_finite_f32("item_vectors", &items)?;
+        check_scores_fit(&users, &items, dim)?;
         Ok(Self { dim, users, items })
     }
 
@@ -783,6 +820,23 @@ mod tests {
             let p = (j + 1) as f64 / 6.0;
             assert!((cj as f64 / rows as f64 - p).abs() < 0.015, "{c:?}");
         }
+    }
+
+    #[test]
+    fn embeddings_whose_scores_could_overflow_are_refused() {
+        // 1e19 × 1e19 · 2 dims would score 2e38 (finite) or overflow with
+        // rounding; the bound refuses it and names the rows.
+        let big = 1.0e19f32;
+        let err = Embeddings::new(vec![0.0, 0.0, big, big], vec![big, big], 2, 2, 1).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NonFinite);
+        assert!(
+            err.message.contains("user 1") && err.message.contains("item 0"),
+            "{err:?}"
+        );
+        // Large but safe vectors pass, and every score stays finite.
+        let ok =
+            Embeddings::new(vec![1.0e9, 0.0], vec![0.0, 1.0e9, 1.0e9, 1.0e9], 2, 1, 2).unwrap();
+        assert!(ok.score(ok.user(0), 1).is_finite());
     }
 
     #[test]
