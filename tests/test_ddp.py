@@ -10,7 +10,6 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 import torch
 
 import gnno
-from gloo_group import TIMEOUT, process_group
+from gloo_group import process_group, spawn_ranks
 from gnno import GMF, Interactions, Trainer, evaluate_full
 from gnno.cli import main
 from gnno.exceptions import GnnoError
@@ -218,45 +217,15 @@ def _worker(rank, port, folder):
                 pickle.dump(gathered, f)
 
 
-def _spawn(worker, folder):
-    """Runs ``worker(rank, port, folder)`` on WORLD processes; fails (and
-    kills them) after 120 s instead of hanging."""
-    import torch.multiprocessing as mp
-
-    # The test process hosts the store, so no port is chosen twice.
-    store = torch.distributed.TCPStore(
-        "127.0.0.1", 0, WORLD + 1, is_master=True, timeout=TIMEOUT, wait_for_workers=False
-    )
-    ctx = mp.start_processes(
-        worker, args=(store.port, str(folder)), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 120
-    try:
-        while not ctx.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail("the two-process run did not finish in time")
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-    with open(Path(folder) / "result.pkl", "rb") as f:
-        return pickle.load(f)
-
-
-@pytest.fixture
-def loopback(monkeypatch):
-    if sys.platform.startswith("linux") and "GLOO_SOCKET_IFNAME" not in os.environ:
-        monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # loopback only, whatever the host
-
-
-def test_two_processes_train_like_one_and_resume_exactly(tmp_path, loopback):
+def test_two_processes_train_like_one_and_resume_exactly(tmp_path, monkeypatch):
     # A single-process checkpoint for the world-size refusal.
     single = trainer(lambda tr, s: UniformSampler(tr, seed=s), epochs=1)
     single.checkpoint_dir = tmp_path / "single"
     single.fit()
 
-    ranks = _spawn(_worker, tmp_path)
+    spawn_ranks(_worker, (str(tmp_path),), WORLD, 120, monkeypatch)
+    with open(tmp_path / "result.pkl", "rb") as f:
+        ranks = pickle.load(f)
 
     # -- DDP all-reduces the sparse gradients (loss and L2 penalty) on gloo:
     # the step is the one-process step on both ranks' batches.

@@ -3,16 +3,13 @@ seeds and states; and a real two-process gloo run on the CPU."""
 
 from __future__ import annotations
 
-import os
 import pickle
-import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from gloo_group import TIMEOUT, process_group
+from gloo_group import process_group, spawn_ranks
 from gnno import GMF, Interactions
 from gnno.exceptions import GnnoError, IdOutOfRangeError, NotInShardError
 from gnno.samplers import GainSampler, ShardedSampler, UniformSampler, build_sampler
@@ -256,29 +253,8 @@ def frequencies(neg):
 
 
 def test_two_ranks_cover_every_user_once_and_draw_like_one_process(tmp_path, monkeypatch):
-    import torch.multiprocessing as mp
-
-    if not torch.distributed.is_available():
-        pytest.skip("torch.distributed is not available")
-    if sys.platform.startswith("linux") and "GLOO_SOCKET_IFNAME" not in os.environ:
-        monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # loopback only, whatever the host
     path = tmp_path / "result.pkl"
-    store = torch.distributed.TCPStore(
-        "127.0.0.1", 0, WORLD + 1, is_master=True, timeout=TIMEOUT, wait_for_workers=False
-    )
-    ctx = mp.start_processes(
-        _worker, args=(store.port, str(path)), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 90
-    try:
-        while not ctx.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail("the two-process run did not finish in time")
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
+    spawn_ranks(_worker, (str(path),), WORLD, 90, monkeypatch)
     with open(path, "rb") as f:
         result = pickle.load(f)
 
