@@ -50,7 +50,7 @@ def line_error(path: Path | str, line: int) -> str:
 # ------------------------------------------------------------------ NCF
 TRAIN = "0\t1\t5\t100\n0\t2\t3\t101\n1\t1\t4\t102\n2\t0\t1\t103\n"
 TEST = "0\t3\t5\t978824351\n1\t0\t3\t978300174\n2\t4\t2\t978300000\n"
-NEGATIVE = "(0,3)\t4\t5\t4\n(1,0)\t2\t9\t3\n(2,4)\t1\t0\t2\n"
+NEGATIVE = "(0,3)\t4\t5\t4\n(1,0)\t2\t9\t3\n(2,4)\t1\t6\t2\n"
 
 
 def ncf_files(tmp_path: Path, train=TRAIN, test=TEST, negative=NEGATIVE, **kw) -> str:
@@ -71,7 +71,7 @@ def test_ncf_loads_plain_gzip_and_crlf(tmp_path: Path, kw: dict) -> None:
     assert data.test_items.tolist() == [3, 0, 4]
     assert data.test_users.dtype == data.negatives.dtype == np.int64
     # rows as listed, duplicates and order kept
-    assert data.negatives.tolist() == [[4, 5, 4], [2, 9, 3], [1, 0, 2]]
+    assert data.negatives.tolist() == [[4, 5, 4], [2, 9, 3], [1, 6, 2]]
     assert data.n_test == 3
 
 
@@ -120,6 +120,38 @@ def test_ncf_malformed_lines_name_file_line_and_content(
     with pytest.raises(DataFormatError, match=line_error(path, line)) as info:
         load_ncf(prefix)
     assert as_quoted(shown) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("which", "text", "line", "needle"),
+    [
+        # user 1's test item 1 is one of its training items
+        (
+            "test",
+            "0\t3\t5\t1\n1\t1\t3\t1\n2\t4\t2\t1\n",
+            2,
+            "item 1 is one of user 1's training items (1 such in the file)",
+        ),
+        # user 2 lists its training item 0 among its negatives (line 3)
+        (
+            "negative",
+            "(0,3)\t4\t5\t4\n(1,0)\t2\t9\t3\n(2,4)\t1\t0\t0\n",
+            3,
+            "item 0 is one of user 2's training items (2 such in the file)",
+        ),
+    ],
+)
+def test_ncf_test_and_negative_items_must_be_unseen(
+    tmp_path: Path, which: str, text: str, line: int, needle: str
+) -> None:
+    files = {"test": TEST, "negative": NEGATIVE, which: text}
+    if which == "test":  # the negative file repeats the test pairs
+        files["negative"] = NEGATIVE.replace("(1,0)", "(1,1)")
+    prefix = ncf_files(tmp_path, **files)
+    path = f"{prefix}.{'test.negative' if which == 'negative' else 'test.rating'}"
+    with pytest.raises(DataFormatError, match=line_error(path, line)) as info:
+        load_ncf(prefix)
+    assert needle in str(info.value)
 
 
 def test_ncf_negative_file_with_missing_rows(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import torch
 from gnno import GMF, Interactions, evaluate_full, evaluate_sampled
 from gnno.exceptions import (
     EmptyInputError,
+    GnnoError,
     IdOutOfRangeError,
     NonFiniteError,
     ShapeError,
@@ -92,14 +93,13 @@ def test_full_by_hand():
     assert m["ndcg@2"] == pytest.approx((u0_ndcg + 1.0) / 2)
 
 
-def test_full_training_items_never_hit():
-    # The only test item is also a training item: removed, so no hit, even
-    # with k larger than the number of items left.
-    train = Interactions.from_pairs([0, 0], [0, 1], n_users=1, n_items=3)
-    test = Interactions.from_pairs([0], [0], n_users=1, n_items=3)
-    m = evaluate_full(table_model([[3.0, 2.0, 1.0]]), train, test, ks=(5,))
-    assert m["hr@5"] == 0.0
-    assert m["precision@5"] == 0.0
+def test_full_refuses_a_test_item_that_is_also_a_training_item():
+    # Full ranking removes the user's training items, so such a test item
+    # could never be hit: an error naming the pair, not a silent miss.
+    train = Interactions.from_pairs([0, 0, 1], [0, 1, 2], n_users=2, n_items=3)
+    test = Interactions.from_pairs([0, 1], [2, 2], n_users=2, n_items=3)
+    with pytest.raises(GnnoError, match=r"\(user 1, item 2\) is also in train \(1 such pairs\)"):
+        evaluate_full(table_model([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]]), train, test, ks=(5,))
 
 
 # -- against a plain numpy implementation ----------------------------------------
@@ -168,6 +168,12 @@ def test_sampled_matches_numpy_reference():
         assert got[f"recall@{k}"] == got[f"hr@{k}"]
 
 
+def _unseen(train, users, items):
+    """The pairs ``(users[k], items[k])`` not in ``train``, as test data."""
+    keep = ~train.contains(users, items)
+    return Interactions.from_pairs(users[keep], items[keep], train.n_users, train.n_items)
+
+
 @pytest.mark.parametrize("batch_size", [None, 7])
 def test_full_matches_numpy_reference(batch_size):
     rng = np.random.default_rng(2)
@@ -176,9 +182,7 @@ def test_full_matches_numpy_reference(batch_size):
     train = Interactions.from_pairs(
         rng.integers(0, n_users, 500), rng.integers(0, n_items, 500), n_users, n_items
     )
-    test = Interactions.from_pairs(
-        rng.integers(0, n_users - 5, 150), rng.integers(0, n_items, 150), n_users, n_items
-    )
+    test = _unseen(train, rng.integers(0, n_users - 5, 150), rng.integers(0, n_items, 150))
     ks = (1, 5, 20)
     got = evaluate_full(model, train, test, ks=ks, batch_size=batch_size)
     want = ref_full(_scores(model), train, test, ks)
@@ -191,7 +195,7 @@ def test_full_callable_path_matches_vector_path():
     rng = np.random.default_rng(3)
     model = _random_gmf(30, 50)
     train = Interactions.from_pairs(rng.integers(0, 30, 300), rng.integers(0, 50, 300), 30, 50)
-    test = Interactions.from_pairs(rng.integers(0, 30, 90), rng.integers(0, 50, 90), 30, 50)
+    test = _unseen(train, rng.integers(0, 30, 90), rng.integers(0, 50, 90))
     fast = evaluate_full(model, train, test, ks=(5, 10))
     slow = evaluate_full(lambda u, i: model(u, i), train, test, ks=(5, 10))
     assert fast == pytest.approx(slow, abs=1e-12)
@@ -280,7 +284,7 @@ def test_cuda_matches_cpu():
     rng = np.random.default_rng(4)
     model = _random_gmf(30, 50)
     train = Interactions.from_pairs(rng.integers(0, 30, 300), rng.integers(0, 50, 300), 30, 50)
-    test = Interactions.from_pairs(rng.integers(0, 30, 90), rng.integers(0, 50, 90), 30, 50)
+    test = _unseen(train, rng.integers(0, 30, 90), rng.integers(0, 50, 90))
     negatives = rng.integers(0, 50, (30, 20))
     cpu_full = evaluate_full(model, train, test, ks=(5,))
     cpu_sampled = evaluate_sampled(model, np.arange(30), np.arange(30), negatives)

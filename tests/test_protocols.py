@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gnno import protocols
-from gnno.exceptions import GnnoError
+from gnno.exceptions import EmptyInputError, GnnoError
 
 
 @pytest.fixture
@@ -82,3 +82,14 @@ def test_validation_subset_is_fixed_by_the_seed(small):
 def test_bad_arguments(small, kwargs, needle):
     with pytest.raises(GnnoError, match=needle):
         protocols.load(**kwargs)
+
+
+def test_data_with_no_user_of_two_items_has_no_validation_split(tmp_path):
+    for name, text in (
+        ("d.train.rating", "0\t1\t1\t0\n1\t0\t1\t0\n"),
+        ("d.test.rating", "0\t2\t1\t0\n"),
+        ("d.test.negative", "(0,2)\t3\t0\n"),
+    ):
+        (tmp_path / name).write_text(text)
+    with pytest.raises(EmptyInputError, match="no user has two or more training items"):
+        protocols.load(tmp_path / "d", "ncf")

@@ -137,6 +137,15 @@ def evaluate_full(
             f"train and test must have the same number of items, got {train.n_items} and {test.n_items}"
         )
     n_items = test.n_items
+    test_users, test_items = test.to_pairs()
+    in_train = train.contains(test_users, test_items)
+    if in_train.any():
+        k = int(np.argmax(in_train))
+        raise GnnoError(
+            f"test pair (user {int(test_users[k])}, item {int(test_items[k])}) is also in train "
+            f"({int(in_train.sum())} such pairs): full ranking removes each user's training "
+            "items, so it could never be ranked; train and test must be disjoint"
+        )
     if batch_size is None:
         batch_size = max(1, min(4096, (1 << 24) // max(1, n_items)))
     batch_size = positive_int(batch_size, "batch_size")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from gnno._arrays import check_seed, finite_float
-from gnno.exceptions import GnnoError
+from gnno.exceptions import EmptyInputError, GnnoError
 from gnno.interactions import Interactions
 
 FORMATS = ("ncf", "lightgcn", "movielens", "csv")
@@ -151,6 +151,11 @@ def load(
     train, test = resized(train, n_users, n_items), resized(test, n_users, n_items)
     train.require_nonempty("the training data")
     fit, valid = ds.leave_one_out(train, seed=seed)
+    if valid.nnz == 0:
+        raise EmptyInputError(
+            f"{name}: no user has two or more training items, so no validation item can be "
+            "held out of the training data (a user's only item stays in training)"
+        )
     fit, valid = resized(fit, n_users, n_items), resized(valid, n_users, n_items)
     planted = None
     if fraction > 0:

@@ -84,7 +84,7 @@ _NCF_FIELDS = "tab-separated 'user item [rating timestamp]' fields, as many as o
 _NCF_HEAD = re.compile(rb"\((\d+),(\d+)\)")
 
 
-def _read_ncf_ratings(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_ncf_ratings(path: Path) -> tuple[np.ndarray, np.ndarray, Table]:
     table = Table.read(path)
     n_fields = table.require_fields(None, _NCF_FIELDS)
     users = table.column(
@@ -103,12 +103,12 @@ def _read_ncf_ratings(path: Path) -> tuple[np.ndarray, np.ndarray]:
         non_negative=True,
         max_value=MAX_ID,
     )
-    return users, items
+    return users, items, table
 
 
 def _read_ncf_negatives(
     path: Path, test_path: Path, test_users: np.ndarray, test_items: np.ndarray
-) -> np.ndarray:
+) -> tuple[np.ndarray, Table]:
     table = Table.read(path)
     rows = table.rows
     if rows.size == 0:
@@ -158,7 +158,7 @@ def _read_ncf_negatives(
         non_negative=True,
         max_value=MAX_ID,
     )
-    return negatives.reshape(n_rows, n_neg)
+    return negatives.reshape(n_rows, n_neg), table
 
 
 def load_ncf(prefix: PathLike) -> NCFData:
@@ -176,19 +176,52 @@ def load_ncf(prefix: PathLike) -> NCFData:
     test_path = resolve(base + ".test.rating")
     negative_path = resolve(base + ".test.negative")
 
-    train_users, train_items = _read_ncf_ratings(train_path)
-    test_users, test_items = _read_ncf_ratings(test_path)
-    negatives = _read_ncf_negatives(negative_path, test_path, test_users, test_items)
+    train_users, train_items, _ = _read_ncf_ratings(train_path)
+    test_users, test_items, test_table = _read_ncf_ratings(test_path)
+    negatives, negative_table = _read_ncf_negatives(
+        negative_path, test_path, test_users, test_items
+    )
 
     n_users = _size(train_users, test_users)
     n_items = _size(train_items, test_items, negatives)
     train = Interactions.from_pairs(train_users, train_items, n_users=n_users, n_items=n_items)
+    _require_unseen(train, test_users, test_items, test_table, "test item")
+    _require_unseen(
+        train,
+        np.repeat(test_users, negatives.shape[1]),
+        negatives.ravel(),
+        negative_table,
+        "listed negative",
+        per_row=negatives.shape[1],
+    )
     return NCFData(
         train=train,
         test_users=_read_only(test_users),
         test_items=_read_only(test_items),
         negatives=_read_only(negatives),
     )
+
+
+def _require_unseen(
+    train: Interactions,
+    users: np.ndarray,
+    items: np.ndarray,
+    table: Table,
+    what: str,
+    per_row: int = 1,
+) -> None:
+    """The NCF protocol ranks each test item against items the user never
+    interacted with: a test item or a listed negative among the user's
+    training items is an error of the file (``table``, ``per_row`` items a
+    line), not a negative."""
+    seen = train.contains(users, items)
+    if seen.any():
+        k = int(np.argmax(seen))
+        raise table.error(
+            table.rows[k // per_row],
+            f"a {what} the user never interacted with, but item {int(items[k])} is one of "
+            f"user {int(users[k])}'s training items ({int(seen.sum())} such in the file)",
+        )
 
 
 # ---------------------------------------------------------------- LightGCN
