@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import gnno
-from gnno.exceptions import EmptyInputError, IdOutOfRangeError, ShapeError
+from gnno.exceptions import EmptyInputError, GnnoError, IdOutOfRangeError, ShapeError
 
 
 def test_from_pairs_dedups_and_sorts_rows():
@@ -16,6 +16,8 @@ def test_from_pairs_dedups_and_sorts_rows():
     assert m.item_counts.tolist() == [1, 0, 1, 1]
     assert m.user_counts.tolist() == [1, 2]
     assert (1, 3) in m and (1, 2) not in m and (5, 0) not in m
+    assert (np.int32(1), torch.tensor(3)) in m
+    assert (1.0, 3) not in m and (1, 3.5) not in m and "13" not in m and (1, 3, 0) not in m
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,11 @@ def test_scipy_round_trip():
     m = gnno.Interactions.from_pairs(sp.csr_matrix(dense))
     assert m.shape == (3, 3) and m.nnz == 3
     assert np.array_equal(m.to_scipy().toarray(), dense)
+
+
+def test_from_scipy_refuses_what_is_not_a_sparse_matrix():
+    with pytest.raises(GnnoError, match="needs a scipy.sparse matrix, got ndarray"):
+        gnno.Interactions.from_scipy(np.eye(3))
 
 
 def test_arrays_are_read_only_and_pickle():

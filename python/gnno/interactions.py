@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 from typing import Any
 
 import numpy as np
 
 from gnno import _gnno
 from gnno._arrays import MAX_ID, as_ids, check_id_width, is_tensor, size_arg
-from gnno.exceptions import EmptyInputError, IdOutOfRangeError, ShapeError
+from gnno.exceptions import EmptyInputError, GnnoError, IdOutOfRangeError, ShapeError
 
 
 class Interactions:
@@ -65,6 +66,11 @@ class Interactions:
     def from_scipy(cls, matrix: Any) -> Interactions:
         """Builds from any ``scipy.sparse`` matrix; stored entries (also
         explicit zeros) count as interactions."""
+        if not callable(getattr(matrix, "tocoo", None)):
+            raise GnnoError(
+                f"from_scipy needs a scipy.sparse matrix, got {type(matrix).__name__}; "
+                "for id arrays use Interactions.from_pairs"
+            )
         coo = matrix.tocoo()
         n_users, n_items = coo.shape
         return cls.from_pairs(coo.row, coo.col, n_users=int(n_users), n_items=int(n_items))
@@ -183,8 +189,11 @@ class Interactions:
     def __contains__(self, pair: object) -> bool:
         if not isinstance(pair, tuple) or len(pair) != 2:
             return False
-        u, i = pair
-        if not (0 <= int(u) < self.n_users and 0 <= int(i) < self.n_items):
+        try:  # integers only (ints, numpy and torch integer scalars): 0.5 is no id
+            u, i = operator.index(pair[0]), operator.index(pair[1])
+        except TypeError:
+            return False
+        if not (0 <= u < self.n_users and 0 <= i < self.n_items):
             return False
         return bool(self._core.contains(np.array([u], np.int64), np.array([i], np.int64))[0])
 
