@@ -184,6 +184,16 @@ def test_metric_option_and_unknown_metric():
         trainer.fit()
 
 
+def test_selection_without_evaluator_or_on_nan_is_an_error():
+    for option in ({"patience": 3}, {"metric": "ndcg@5"}):
+        with pytest.raises(GnnoError, match=f"{next(iter(option))} selects epochs"):
+            make("bpr", epochs=1, evaluator=None, **option)
+    values = iter([0.2, float("nan")])
+    trainer, *_ = make("bpr", epochs=3, evaluator=lambda m: {"score": next(values)})
+    with pytest.raises(NonFiniteError, match="score=nan after epoch 2"):
+        trainer.fit()
+
+
 def test_log_lines_and_false_negative_rate(tmp_path):
     train_data, _ = block_data()
     users, items = np.meshgrid(np.arange(N_USERS), np.arange(N_ITEMS), indexing="ij")

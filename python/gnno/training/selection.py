@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from gnno.exceptions import GnnoError
+from gnno.exceptions import GnnoError, NonFiniteError
 
 
 def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -41,6 +42,13 @@ class BestModel:
                 f"metric {self.metric!r} is not among the evaluator's: {', '.join(metrics)}"
             )
         value = float(metrics[self.metric])
+        if not math.isfinite(value):
+            # NaN compares false with everything: it would be kept as the
+            # best forever (first epoch) or silently never improve.
+            raise NonFiniteError(
+                f"the evaluator returned {self.metric}={value} after epoch {epoch + 1}; "
+                "the metric that selects the model must be finite"
+            )
         if self.value is None or value > self.value:
             self.value = value
             self.epoch = epoch

@@ -253,6 +253,12 @@ class Trainer:
             )
         if evaluator is not None and not callable(evaluator):
             raise GnnoError("evaluator must be callable: evaluator(model) -> {metric: value}")
+        if evaluator is None and (patience is not None or metric is not None):
+            given = "patience" if patience is not None else "metric"
+            raise GnnoError(
+                f"{given} selects epochs on validation metrics: pass evaluator=, "
+                "a function model -> {metric: value} on validation data"
+            )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise GnnoError(f"seed must be a non-negative integer, got {seed!r}")
 
