@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -178,3 +179,16 @@ def test_softmax_losses_refuse_bad_input(fn):
         f(torch.zeros(0), torch.zeros(0, 3))
     with pytest.raises(ShapeError):
         f(torch.zeros(2), torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize(
+    "fn", ["bpr_loss", "softmax_loss", "group_hinge_loss", "group_softmax_loss"]
+)
+def test_losses_refuse_scores_that_are_not_float_tensors(fn):
+    f = getattr(gnno, fn)
+    with pytest.raises(
+        ShapeError, match="neg_scores must hold floating-point scores, got dtype torch.int64"
+    ):
+        f(torch.zeros(2, 1), torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ShapeError, match="pos_scores must be a torch.Tensor, got ndarray"):
+        f(np.zeros((2, 1), np.float32), torch.zeros(2, 3))

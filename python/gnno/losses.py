@@ -21,6 +21,7 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
     positive is compared with each of its ``K`` negatives; the mean is over
     all ``B·K`` pairs). Returns a scalar.
     """
+    _check_scores(pos_scores, neg_scores)
     if pos_scores.dim() != 1:
         raise ShapeError(
             f"pos_scores must be 1-dimensional (B,), got shape {tuple(pos_scores.shape)}"
@@ -62,6 +63,7 @@ def group_hinge_loss(
     ``margin`` must be ``>= 0``; empty inputs (no rows, positives or
     negatives) are an ``EmptyInputError``.
     """
+    _check_scores(pos_scores, neg_scores)
     margin = finite_float(margin, "margin", low=0.0)
     pos_scores, neg_scores = _groups(pos_scores, neg_scores, "group_hinge_loss")
     pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
@@ -98,6 +100,7 @@ def softmax_loss(
     negatives it is a constant, and hard-negative samplers choose their
     negatives on purpose. Returns a scalar.
     """
+    _check_scores(pos_scores, neg_scores)
     temperature = finite_float(temperature, "temperature", low=0.0, low_open=True)
     if pos_scores.dim() != 1:
         raise ShapeError(
@@ -136,6 +139,7 @@ def group_softmax_loss(
     can be large at the cost of ``P + N`` scores per row (GDNS's sharing of
     negatives within a user's group, with a softmax instead of the hinge).
     """
+    _check_scores(pos_scores, neg_scores)
     temperature = finite_float(temperature, "temperature", low=0.0, low_open=True)
     pos_scores, neg_scores = _groups(pos_scores, neg_scores, "group_softmax_loss")
     pos_mask = _check_mask(pos_mask, pos_scores, "pos_mask")
@@ -165,6 +169,16 @@ def _groups(
             f"{tuple(neg_scores.shape)}"
         )
     return pos_scores, neg_scores
+
+
+def _check_scores(pos_scores: object, neg_scores: object) -> None:
+    """Scores are floating-point tensors (a loss of integer scores has no
+    gradient, and torch's own message names a kernel, not the argument)."""
+    for name, x in (("pos_scores", pos_scores), ("neg_scores", neg_scores)):
+        if not isinstance(x, torch.Tensor):
+            raise ShapeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ShapeError(f"{name} must hold floating-point scores, got dtype {x.dtype}")
 
 
 def _as_rows(scores: torch.Tensor, name: str) -> torch.Tensor:
