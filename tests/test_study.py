@@ -157,6 +157,39 @@ def test_recipe_search_order_per_data_set(monkeypatch: pytest.MonkeyPatch) -> No
     )
 
 
+def test_recipe_confirmation_pairs_the_chosen_configuration_with_the_recipe_by_seed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.recipe import confirmation, confirmation_line, recipe_settings, spec_for
+
+    mine = recipe_settings("ml1m", "softmax")
+    chosen = dict(mine, lr=mine["lr"] / 2)
+    cap = mine["epochs"]
+
+    def record(val: float, hr: float) -> dict:
+        return {"metric": "ndcg@10", "validation": {"ndcg@10": val}, "test": {"hr@10": hr}}
+
+    runs = {
+        spec_for("ml1m", chosen, cap, seed).key: record(0.60 + seed / 100, 0.72)
+        for seed in (0, 1, 2)
+    }
+    runs |= {
+        spec_for("ml1m", mine, cap, seed).key: record(0.59 + seed / 200, 0.71) for seed in (0, 1)
+    }
+    assert confirmation("ml1m", mine, cap, runs.get) is None  # nothing to confirm
+    found = confirmation("ml1m", chosen, cap, runs.get)
+    assert found is not None and [seed for seed, _, _ in found["pairs"]] == [
+        0,
+        1,
+    ]  # seed 2 unpaired
+    line = confirmation_line(found)
+    assert "seed 0 +0.0100, seed 1 +0.0150; mean +0.0125 ± 0.0035 (every pair)" in line
+    assert "chosen 0.7200, recipe 0.7100" in line
+    one = {"pairs": found["pairs"][:1]}
+    assert confirmation_line(one).startswith("Not yet confirmed over seeds (1 of 3")
+
+
 def test_readme_expected_section_is_the_stores(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's table of what ``gnno train`` reaches is written by the
     report from the committed run records: regenerate it (``--report-only``)
@@ -206,7 +239,7 @@ def test_the_committed_stores_hold_only_runs_the_report_reads(
     monkeypatch.syspath_prepend(str(ROOT / "benches"))
     from study.cli import parse_args, report_config
     from study.plan import plan
-    from study.recipe import SEARCH_DATASETS, RecipeStore, lookup, search
+    from study.recipe import SEARCH_DATASETS, RecipeStore, chosen, confirmation, lookup, search
 
     runs = ROOT / "docs" / "study" / "runs"
     planned = {s.key for s in plan(report_config(parse_args([])))}
@@ -216,7 +249,10 @@ def test_the_committed_stores_hold_only_runs_the_report_reads(
     visited = set()
     for dataset in SEARCH_DATASETS:
         for cap in {r["train"]["epochs"] for r in store if r["dataset"] == dataset}:
-            visited |= {r["key"] for _, _, r in search(dataset, lookup(store, dataset, cap))}
+            tried = search(dataset, lookup(store.get, dataset, cap))
+            visited |= {r["key"] for _, _, r in tried}
+            found = confirmation(dataset, tried[chosen(tried)][1], cap, store.get)
+            visited |= {r["key"] for _, a, b in (found or {"pairs": []})["pairs"] for r in (a, b)}
     assert sorted(p.stem for p in folder.glob("*.json") if p.stem not in visited) == []
 
 

@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
     figures = make_figures(store, main_runs(config), out / "figures")
     from .recipe import RecipeStore, report_lines
 
-    recipe = report_lines(RecipeStore(out / "study" / "recipe"), quick=args.quick)
+    recipe = report_lines(RecipeStore(out / "study" / "recipe"), quick=args.quick, study=store)
     path = write_report(store, config, out, figures, recipe)
     print(f"wrote {path} and {len(figures)} figures", flush=True)
     if out.resolve() == (ROOT / "docs").resolve():

@@ -28,6 +28,11 @@ validation NDCG@10) and tries the number of negatives before L2, since that
 is where the published MF results that reach Gowalla's anchor differ from
 the recipe (BARS's MF-BPR with 300 negatives, MF-CCL with 800).
 
+``--confirm`` then trains the chosen configuration and ``gnno.recipes``'
+one at ``CONFIRM_SEEDS`` too (each seed draws its own validation split;
+the recipe's runs are taken from the study's store where it has them), so
+that a lead found at seed 0 is paired over seeds before anyone acts on it.
+
 The chosen settings are reported; copying them into
 ``gnno.recipes.RECIPES`` is a deliberate, reviewed step.
 """
@@ -41,13 +46,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gnno.recipes import recipe
 
 from .data import ROOT, StudyData, load
 from .plan import RunSpec
 from .registry import DATASETS
 from .store import Store
-from .summarize import fmt
+from .summarize import fmt, outside_spread
 
 SEARCH_DATASETS = ("ml1m", "gowalla")
 #: Stage 1: the losses, each at its recipe.
@@ -69,6 +76,9 @@ AXES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
 }
 #: Stage 2's order of axes unless ``PLANS`` says otherwise.
 ORDER = tuple(AXES)
+#: Seeds besides the search's own (0) at which ``--confirm`` pairs the
+#: chosen configuration with the recipe's.
+CONFIRM_SEEDS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -111,11 +121,64 @@ class RecipeStore(Store):
     """The search's run records (``docs/study/recipe/``)."""
 
 
-def spec_for(dataset: str, settings: dict[str, Any], epochs_cap: int | None) -> RunSpec:
+def spec_for(
+    dataset: str, settings: dict[str, Any], epochs_cap: int | None, seed: int = 0
+) -> RunSpec:
     train = dict(settings)
     if epochs_cap is not None:
         train["epochs"] = min(train["epochs"], epochs_cap)
-    return RunSpec(dataset, "uniform", train.pop("loss"), 0, {}, train)
+    return RunSpec(dataset, "uniform", train.pop("loss"), seed, {}, train)
+
+
+def recipe_settings(dataset: str, loss: str) -> dict[str, Any]:
+    """``gnno.recipes``' configuration for ``dataset`` with ``loss``, as the
+    search spells a configuration."""
+    return dict(recipe(DATASETS[dataset].protocol, loss), loss=loss)
+
+
+def confirmation(
+    dataset: str,
+    chosen_settings: dict[str, Any],
+    cap: int,
+    find: Callable[[str], dict[str, Any] | None],
+) -> dict[str, Any] | None:
+    """The chosen configuration against the recipe's, paired by seed (seed
+    0 and ``CONFIRM_SEEDS``) over the seeds where ``find(key)`` has both:
+    validation differences, and the two test metrics for information.
+    ``None`` when the chosen configuration is the recipe's."""
+    mine = recipe_settings(dataset, chosen_settings["loss"])
+    if mine == chosen_settings:
+        return None
+    pairs = []
+    for seed in (0, *CONFIRM_SEEDS):
+        a = find(spec_for(dataset, chosen_settings, cap, seed).key)
+        b = find(spec_for(dataset, mine, cap, seed).key)
+        if a is not None and b is not None:
+            pairs.append((seed, a, b))
+    return {"pairs": pairs}
+
+
+def confirmation_line(found: dict[str, Any]) -> str:
+    pairs = found["pairs"]
+    if len(pairs) < 2:
+        return (
+            f"Not yet confirmed over seeds ({len(pairs)} of {1 + len(CONFIRM_SEEDS)} seeds paired "
+            "with the recipe's configuration; `python benches/study recipe --confirm` trains them)."
+        )
+    metric = pairs[0][1]["metric"]
+    diffs = [a["validation"][metric] - b["validation"][metric] for _, a, b in pairs]
+    each = ", ".join(f"seed {seed} {d:+.4f}" for (seed, _, _), d in zip(pairs, diffs, strict=True))
+    every = " (every pair)" if outside_spread(diffs) else ""
+    test_metric = "hr@10" if "hr@10" in pairs[0][1]["test"] else metric
+    chosen_test = float(np.mean([a["test"][test_metric] for _, a, _ in pairs]))
+    recipe_test = float(np.mean([b["test"][test_metric] for _, _, b in pairs]))
+    return (
+        f"Over {len(pairs)} seeds (each with its own validation split), the chosen configuration "
+        f"against `gnno.recipes`' one, validation {metric}: {each}; mean "
+        f"{fmt(float(np.mean(diffs)), float(np.std(diffs, ddof=1)), len(diffs), sign=True)}"
+        f"{every}. Test {test_metric} (for information, means): chosen {chosen_test:.4f}, "
+        f"recipe {recipe_test:.4f}."
+    )
 
 
 def search(
@@ -170,8 +233,9 @@ def chosen(tried: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> int | Non
     return max(range(len(tried)), key=lambda i: scores[i])
 
 
-def report_lines(store: Store, quick: bool = False) -> list[str]:
-    """The "Recipe search" section of RESULTS.md, from the search's store."""
+def report_lines(store: Store, quick: bool = False, study: Store | None = None) -> list[str]:
+    """The "Recipe search" section of RESULTS.md, from the search's store
+    (and the study's, ``study``, for the recipe's runs at more seeds)."""
     if not len(store):
         return []
     lines = [
@@ -187,15 +251,34 @@ def report_lines(store: Store, quick: bool = False) -> list[str]:
     for dataset in SEARCH_DATASETS + (("tiny",) if quick else ()):
         caps = {r["train"]["epochs"] for r in store if r["dataset"] == dataset}
         for cap in sorted(caps):
-            tried = search(dataset, lookup(store, dataset, cap), quick=quick)
-            if tried:
+            find = finder(store, study)
+            tried = search(dataset, lookup(find, dataset, cap), quick=quick)
+            best = chosen(tried)
+            if best is not None:
                 lines += dataset_table(dataset, tried, cap)
+                found = confirmation(dataset, tried[best][1], cap, find)
+                if found is not None:
+                    lines += [confirmation_line(found), ""]
     return lines
 
 
-def lookup(store: Store, dataset: str, cap: int) -> Callable[[dict[str, Any]], Any]:
+def finder(store: Store, study: Store | None) -> Callable[[str], dict[str, Any] | None]:
+    """A run by key from the search's store, else from the study's."""
+
+    def find(key: str) -> dict[str, Any] | None:
+        record = store.get(key)
+        if record is None and study is not None:
+            record = study.get(key)
+        return record
+
+    return find
+
+
+def lookup(
+    find: Callable[[str], dict[str, Any] | None], dataset: str, cap: int
+) -> Callable[[dict[str, Any]], Any]:
     def get(settings: dict[str, Any]) -> dict[str, Any] | None:
-        return store.get(spec_for(dataset, settings, cap).key)
+        return find(spec_for(dataset, settings, cap).key)
 
     return get
 
@@ -239,7 +322,7 @@ def against_recipe(
 ) -> str:
     """How the chosen configuration stands against ``gnno.recipes``' one."""
     settings = tried[best][1]
-    mine = dict(recipe(DATASETS[dataset].protocol, settings["loss"]), loss=settings["loss"])
+    mine = recipe_settings(dataset, settings["loss"])
     diff = {k: (v, mine.get(k)) for k, v in settings.items() if mine.get(k) != v}
     if not diff:
         return "It is `gnno.recipes`' configuration."
@@ -264,6 +347,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--max-runs", type=int, help="train at most this many runs")
     p.add_argument("--epochs-cap", type=int, help="cap every run's epochs")
     p.add_argument("--quick", action="store_true", help="tiny data, 2 epochs, few configurations")
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="then pair the chosen configuration with the recipe's at more seeds",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--commit", action="store_true", help="git-commit each record as it lands")
@@ -286,23 +374,29 @@ def main(argv: list[str]) -> int:
     gnno.set_num_threads(args.threads)
     started = time.monotonic()
     trained = 0
+    study = Store(out / "study" / "runs")
+    find = finder(store, study)
     for dataset in datasets:
-        data: list[StudyData] = []
+        data: dict[int, StudyData] = {}
 
-        def evaluate(settings: dict[str, Any], dataset: str = dataset, data: list = data) -> Any:
+        def evaluate(
+            settings: dict[str, Any], seed: int = 0, dataset: str = dataset, data: dict = data
+        ) -> Any:
             nonlocal trained
             from .runner import train_run
 
-            spec = spec_for(dataset, settings, cap)
-            if spec.key in store:
-                return store.get(spec.key)
+            spec = spec_for(dataset, settings, cap, seed)
+            known = find(spec.key)
+            if known is not None:
+                return known
             if args.max_runs is not None and trained >= args.max_runs:
                 return None
             if args.budget is not None and time.monotonic() - started > args.budget * 60:
                 return None
-            if not data:
-                data.append(load(dataset, 0, out / "study" / "data"))
-            record = train_run(spec, data[0], args.device)
+            if seed not in data:
+                data.clear()  # one data set in memory at a time
+                data[seed] = load(dataset, seed, out / "study" / "data")
+            record = train_run(spec, data[seed], args.device)
             store.save(record)
             trained += 1
             m = record["metric"]
@@ -319,6 +413,15 @@ def main(argv: list[str]) -> int:
         if best is not None:
             stage, settings, rec = tried[best]
             print(f"{dataset}: best so far ({len(tried)} tried): {settings}", flush=True)
+            mine = recipe_settings(dataset, settings["loss"])
+            if args.confirm and settings != mine:
+                for seed in CONFIRM_SEEDS:
+                    for candidate in (settings, mine):
+                        if evaluate(candidate, seed) is None:
+                            break
+                found = confirmation(dataset, settings, cap, find)
+                if found is not None:
+                    print(f"{dataset}: {confirmation_line(found)}", flush=True)
     print(
         f"recipe search: {trained} runs trained; `python benches/study --report-only` "
         "adds them to RESULTS.md",
