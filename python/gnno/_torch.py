@@ -14,10 +14,10 @@ def module_device(model: Any) -> torch.device:
     """The device of ``model``'s first parameter (or buffer); the CPU for a
     module without any, or for a plain callable."""
     if isinstance(model, torch.nn.Module):
-        for tensor in model.parameters():
-            return tensor.device
-        for tensor in model.buffers():
-            return tensor.device
+        for parameter in model.parameters():
+            return parameter.device
+        for buffer in model.buffers():
+            return buffer.device
     return torch.device("cpu")
 
 

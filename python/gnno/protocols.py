@@ -117,7 +117,7 @@ def load(
 
     unobserved = None
     test_negatives = None
-    if format is None:
+    if data is None:
         synth = ds.synthetic(seed=seed)
         train, test = synth.train, synth.test
         name = f"synthetic (seed {seed})"

@@ -24,7 +24,7 @@ import torch
 from gnno.exceptions import GnnoError
 
 
-def sparse_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+def sparse_parameters(model: torch.nn.Module) -> list[torch.Tensor]:
     """The weights of ``model``'s sparse-gradient embedding tables."""
     return [
         m.weight
@@ -169,7 +169,7 @@ class Optimizers:
             if not isinstance(state, Mapping):
                 raise GnnoError("the checkpoint's optimizer state is damaged")
             try:
-                opt.load_state_dict(state)
+                opt.load_state_dict(dict(state))
             except (ValueError, KeyError, RuntimeError) as err:
                 raise GnnoError(f"cannot load the checkpoint's optimizer state: {err}") from None
 

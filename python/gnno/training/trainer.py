@@ -34,7 +34,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -512,10 +512,9 @@ class Trainer:
             torch.cuda.synchronize(self.device)
         loss_sum = torch.stack(loss_parts).cpu().double().sum().item() if loss_parts else math.nan
         if self._dist is not None:  # the whole epoch's, over every rank
-            loss_sum, n_terms, false_neg, drawn = ddp.all_sum(
-                [loss_sum, n_terms, false_neg, drawn], self.device, self._dist
-            )
-            n_terms, false_neg, drawn = int(n_terms), int(false_neg), int(drawn)
+            totals = ddp.all_sum([loss_sum, n_terms, false_neg, drawn], self.device, self._dist)
+            loss_sum = totals[0]
+            n_terms, false_neg, drawn = (int(x) for x in totals[1:])
         mean_loss = loss_sum / max(1, n_terms)
         if not math.isfinite(mean_loss):
             raise NonFiniteError(
@@ -592,7 +591,7 @@ class Trainer:
         return self._net(users, items), penalty(self.model, users, items)
 
     # -- batches and their negatives ----------------------------------------------
-    def _batches_with_negatives(self, epoch: int, n_steps: int) -> Iterator[_Batch]:
+    def _batches_with_negatives(self, epoch: int, n_steps: int) -> Generator[_Batch, None, None]:
         """The epoch's batches with their negatives. Refreshes the sampler
         every ``refresh_every`` steps; each stretch between two refreshes is
         drawn ahead in a background thread when ``prefetch`` allows."""
