@@ -239,19 +239,31 @@ def test_the_committed_stores_hold_only_runs_the_report_reads(
     monkeypatch.syspath_prepend(str(ROOT / "benches"))
     from study.cli import parse_args, report_config
     from study.plan import plan
-    from study.recipe import SEARCH_DATASETS, RecipeStore, chosen, confirmation, lookup, search
+    from study.recipe import (
+        SEARCH_DATASETS,
+        RecipeStore,
+        chosen,
+        confirmation,
+        finder,
+        lookup,
+        search,
+    )
+    from study.store import Store
 
     runs = ROOT / "docs" / "study" / "runs"
     planned = {s.key for s in plan(report_config(parse_args([])))}
     assert sorted(p.stem for p in runs.glob("*.json") if p.stem not in planned) == []
     folder = ROOT / "docs" / "study" / "recipe"
     store = RecipeStore(folder)
+    # What the report reads: the search's store, then the study's (the
+    # recipe's own runs at the confirmation's seeds).
+    find = finder(store, Store(runs))
     visited = set()
     for dataset in SEARCH_DATASETS:
         for cap in {r["train"]["epochs"] for r in store if r["dataset"] == dataset}:
-            tried = search(dataset, lookup(store.get, dataset, cap))
+            tried = search(dataset, lookup(find, dataset, cap))
             visited |= {r["key"] for _, _, r in tried}
-            found = confirmation(dataset, tried[chosen(tried)][1], cap, store.get)
+            found = confirmation(dataset, tried[chosen(tried)][1], cap, find)
             visited |= {r["key"] for _, a, b in (found or {"pairs": []})["pairs"] for r in (a, b)}
     assert sorted(p.stem for p in folder.glob("*.json") if p.stem not in visited) == []
 

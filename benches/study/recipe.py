@@ -139,7 +139,7 @@ def recipe_settings(dataset: str, loss: str) -> dict[str, Any]:
 def confirmation(
     dataset: str,
     chosen_settings: dict[str, Any],
-    cap: int,
+    cap: int | None,
     find: Callable[[str], dict[str, Any] | None],
 ) -> dict[str, Any] | None:
     """The chosen configuration against the recipe's, paired by seed (seed
