@@ -122,6 +122,27 @@ def test_quick_recipe_search(tmp_path: Path) -> None:
     }
 
 
+def test_max_runs_counts_the_runs_this_process_trains(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run another (live) process holds is skipped, and does not use up
+    ``--max-runs``: this process still trains one."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import Claims
+
+    listed = _run("--quick", "--out", str(tmp_path), "--list", "--no-hypotheses")
+    first = next(line.split()[-1] for line in listed.stdout.splitlines() if "tier" in line)
+    claims = Claims(tmp_path / "study" / "runs")
+    assert claims.take(first)  # held by this (live) test process
+    try:
+        done = _run("--quick", "--out", str(tmp_path), "--max-runs", "1", "--no-hypotheses")
+    finally:
+        claims.release(first)
+    assert done.returncode == 0, done.stdout + done.stderr
+    trained = [p.stem for p in (tmp_path / "study" / "runs").glob("*.json")]
+    assert len(trained) == 1 and first not in trained, done.stdout
+
+
 def test_recipe_search_order_per_data_set(monkeypatch: pytest.MonkeyPatch) -> None:
     """ML-1M's search compares the losses, then L2; Gowalla's starts from
     softmax and tries more negatives before L2. Each configuration is tried

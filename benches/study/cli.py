@@ -269,8 +269,9 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
     started = time.monotonic()
     claims = Claims(store.folder)
     loaded: dict[tuple[str, int], StudyData] = {}
+    trained = 0  # by this process: runs other processes hold do not count
     for n, spec in enumerate(todo, 1):
-        if args.max_runs is not None and n > args.max_runs:
+        if args.max_runs is not None and trained >= args.max_runs:
             print(f"stopping: --max-runs {args.max_runs} reached", flush=True)
             break
         if args.time_budget is not None and time.monotonic() - started > args.time_budget * 60:
@@ -290,6 +291,7 @@ def run_plan(planned: list, store: Store, args: argparse.Namespace, scratch: Pat
             store.save(record)
         finally:
             claims.release(spec.key)
+        trained += 1
         metric = record["metric"]
         print(
             f"[{n}/{len(todo)}] {spec.key}: best epoch {record['best_epoch'] + 1}/"
