@@ -4,19 +4,12 @@ summary table of Rust-vs-reference ratios at the end of the session."""
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def datasets_dir() -> Path | None:
-    env = os.environ.get("GNNO_DATA")
-    path = Path(env) if env else ROOT.parent / "shared" / "datasets"
-    return path if path.is_dir() else None
+from _machine import datasets_dir
 
 
 @pytest.fixture(scope="session")

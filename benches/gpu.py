@@ -58,8 +58,8 @@ if str(BENCHES) not in sys.path:
     sys.path.insert(0, str(BENCHES))
 
 import gnno  # noqa: E402
+from _machine import cpu_model, datasets_path, git_commit  # noqa: E402
 from _sections import write_section  # noqa: E402
-from performance import cpu_model, git_commit  # noqa: E402
 
 # -- the pure-torch DNS ----------------------------------------------------------------
 
@@ -226,12 +226,9 @@ def load_data(args: argparse.Namespace) -> tuple[str, gnno.Interactions]:
     if args.quick:
         data = gnno.datasets.synthetic(n_users=300, n_items=1000, seed=0)
         return "synthetic (`--quick`)", data.train
-    data_dir = args.data
-    if data_dir is None:
-        env = os.environ.get("GNNO_DATA")
-        data_dir = Path(env) if env else ROOT.parent / "shared" / "datasets"
-    prefix = None if data_dir is None else Path(data_dir) / "ml-1m-ncf" / "ml-1m"
-    if prefix is not None and prefix.parent.is_dir():
+    data_dir = Path(args.data) if args.data is not None else datasets_path()
+    prefix = data_dir / "ml-1m-ncf" / "ml-1m"
+    if prefix.parent.is_dir():
         return "ML-1M, NCF training split", gnno.datasets.load_ncf(prefix).train
     print("gpu.py: ML-1M not found; using synthetic data of its shape", file=sys.stderr)
     data = gnno.datasets.synthetic(n_users=6040, n_items=3706, mean_activity=165, seed=0)

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from _machine import cpu_model, datasets_dir, git_commit
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ROOT / "benches"
 SCORE_SAMPLERS = ("dns", "srns", "gain")
@@ -48,16 +50,6 @@ TARGET = 1.10  # a gain epoch at most this many uniform epochs
 # -- the machine --------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def memory_total() -> str:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -72,25 +64,6 @@ def load_average() -> str:
     try:
         return ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
-        return "unknown"
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
@@ -616,9 +589,6 @@ def training_section(m: dict[str, Any], benches: list[dict[str, Any]]) -> str:
 
 def shared_data_dir() -> Path | None:
     """The shared data sets' folder, or None (said on stderr) where absent."""
-    sys.path.insert(0, str(BENCHES))
-    from conftest import datasets_dir
-
     data_dir = datasets_dir()
     if data_dir is None:
         print("shared datasets not found (set GNNO_DATA)", file=sys.stderr)

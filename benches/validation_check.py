@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from gnno.evaluation import evaluate_full
 
     sys.path.insert(0, str(ROOT / "benches"))
-    from conftest import datasets_dir
+    from _machine import datasets_dir
 
     data_dir = datasets_dir()
     if data_dir is None:

@@ -8,14 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _machine import datasets_path
+
 from .registry import DATASETS
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def data_root() -> Path:
-    """``$GNNO_DATA`` or ``../shared/datasets`` beside the repository."""
-    return Path(os.environ.get("GNNO_DATA", ROOT.parent / "shared" / "datasets"))
 
 
 @dataclass
@@ -42,7 +39,7 @@ def load(dataset: str, seed: int, scratch: Path | None = None) -> StudyData:
     elif spec.path is None:
         path = None
     else:
-        path = data_root() / spec.path
+        path = datasets_path() / spec.path
     kwargs: dict[str, Any] = {}
     if spec.format == "csv":
         kwargs = {"user_col": "user", "item_col": "item"}
@@ -89,4 +86,4 @@ def write_tiny(folder: Path, seed: int) -> Path:
     return path
 
 
-__all__ = ["StudyData", "load", "data_root", "known_false_negatives", "write_tiny"]
+__all__ = ["StudyData", "load", "known_false_negatives", "write_tiny"]

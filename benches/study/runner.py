@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .data import ROOT, StudyData, known_false_negatives
+from _machine import cpu_model, git_commit
+
+from .data import StudyData, known_false_negatives
 from .plan import RunSpec
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -230,7 +230,7 @@ def compute_info(device: str, wall: float, cpu_started: float) -> dict[str, Any]
         "wall_seconds": wall,
         "cpu_seconds": time.process_time() - cpu_started,
         "device": device,
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gnno_threads": gnno.get_num_threads() if hasattr(gnno, "get_num_threads") else None,
@@ -241,32 +241,9 @@ def compute_info(device: str, wall: float, cpu_started: float) -> dict[str, Any]
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gnno": getattr(gnno, "__version__", "?"),
-        "commit": git_commit(),
+        "commit": git_commit(mark_changes=False),
         "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        return ""
 
 
 __all__ = [

@@ -107,7 +107,7 @@ def compute_summary(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "cpus": sorted({f"{c['cpu']} ({c['logical_cpus']} logical CPUs)" for c in comp}),
         "threads": sorted({f"torch {c['torch_threads']}, gnno {c['gnno_threads']}" for c in comp}),
         "devices": sorted({str(c["device"]) for c in comp}),
-        "commits": sorted({c.get("commit", "") for c in comp} - {""}),
+        "commits": sorted({c.get("commit", "") for c in comp} - {"", "unknown"}),
         "dates": sorted(c["finished"] for c in comp),
     }
 
