@@ -417,6 +417,61 @@ def test_resume_refuses_other_data_and_other_versions(tmp_path):
             again.fit(resume=tmp_path / "bad.pt")
 
 
+def _damaged(state, change):
+    bad = copy.deepcopy(state)
+    change(bad)
+    return bad
+
+
+def test_a_damaged_checkpoint_is_refused_and_leaves_the_trainer_as_it_was(tmp_path):
+    """Each damage is named before anything runs (a bad history or best
+    state once failed only after training, in the summary or at restore),
+    and the refusing trainer's model, optimizer and sampler are unchanged:
+    it then resumes the intact checkpoint exactly like a fresh trainer."""
+    first, *_ = make("bpr", epochs=2, checkpoint_dir=tmp_path / "run")
+    first.fit()
+    state = torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=False)
+    item_rows = state["best"]["state"]["item_embedding.weight"].shape[0]
+
+    def set_key(key, value):
+        return lambda s: s.__setitem__(key, value)
+
+    damages = [
+        (set_key("epoch", -1), "epoch is -1"),
+        (lambda s: s["history"].pop(), r"1 epoch record\(s\) for 2 epoch"),
+        (lambda s: s["history"][1].pop("seconds"), r"history\[1\] has no seconds"),
+        (lambda s: s["history"][0].__setitem__("epoch", 5), r"history\[0\] is for epoch 5"),
+        (lambda s: s["rng"].__setitem__("torch", torch.zeros(3)), "RNG state is damaged"),
+        (set_key("rng", {}), "no 'torch' state"),
+        (
+            lambda s: s["best"]["state"].__setitem__("item_embedding.weight", torch.zeros(2, 8)),
+            rf"item_embedding.weight is \(2, 8\), the model's \({item_rows}, 8\)",
+        ),
+        (lambda s: s["best"].__setitem__("state", None), "all present or all absent"),
+        # Refused by the sampler after the model and optimizer were loaded.
+        (lambda s: s["sampler"].__setitem__("fingerprint", "x"), "sampler"),
+    ]
+    trainer, model, *_ = make("bpr", epochs=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sampler_before = copy.deepcopy(trainer.sampler.state_dict())
+    for change, needle in damages:
+        torch.save(_damaged(state, change), tmp_path / "bad.pt")
+        with pytest.raises(GnnoError, match=needle):
+            trainer.fit(resume=tmp_path / "bad.pt")
+        assert trainer.epoch == 0 and trainer.history == []
+        for name, value in model.state_dict().items():
+            assert torch.equal(value, before[name]), name
+        assert trainer.optimizer.state_dict() == make("bpr")[0].optimizer.state_dict()
+        assert json.dumps(trainer.sampler.state_dict(), default=str) == json.dumps(
+            sampler_before, default=str
+        )
+    resumed = trainer.fit(resume=tmp_path / "run" / CHECKPOINT_NAME)
+    fresh, *_ = make("bpr", epochs=3)
+    expected = fresh.fit(resume=tmp_path / "run" / CHECKPOINT_NAME)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in expected.history]
+    assert resumed.best_metrics == expected.best_metrics
+
+
 def _sparse_grad(rows, d, n, seed):
     g = torch.Generator().manual_seed(seed)
     index = torch.randint(0, rows, (n,), generator=g)  # with repeats

@@ -69,4 +69,78 @@ def check(state: Any, where: str = "the checkpoint", *, format: str = FORMAT) ->
         )
 
 
-__all__ = ["NAME", "FORMAT", "RANK_FORMAT", "VERSION", "rank_path", "save", "load", "check"]
+#: What every epoch's record holds (``Trainer`` writes more), and the
+#: timings under its ``seconds``: what a resumed run's summary reads.
+RECORD_KEYS = ("epoch", "loss", "steps", "seconds")
+SECONDS_KEYS = ("sampling", "training", "evaluation", "total")
+
+
+def check_history(history: Any, epoch: int) -> list[dict[str, Any]]:
+    """A copy of a checkpoint's per-epoch records, refused (naming the
+    record) unless there is one for each of the ``epoch`` epochs run, in
+    order, each with the keys of :data:`RECORD_KEYS` and numeric timings."""
+    damaged = "the checkpoint is damaged"
+    if epoch < 0:
+        raise GnnoError(f"{damaged}: epoch is {epoch}, it must not be negative")
+    try:
+        records = [dict(h) for h in history]
+    except (TypeError, ValueError) as err:
+        raise GnnoError(f"{damaged}: history must be a list of dicts ({err!r})") from None
+    if len(records) != epoch:
+        raise GnnoError(
+            f"{damaged}: it has {len(records)} epoch record(s) for {epoch} epoch(s) run"
+        )
+    for index, record in enumerate(records):
+        missing = [key for key in RECORD_KEYS if key not in record]
+        if missing:
+            raise GnnoError(f"{damaged}: history[{index}] has no {', '.join(missing)}")
+        if record["epoch"] != index:
+            raise GnnoError(
+                f"{damaged}: history[{index}] is for epoch {record['epoch']!r}, expected {index}"
+            )
+        seconds = record["seconds"]
+        if not isinstance(seconds, Mapping) or not all(
+            isinstance(seconds.get(key), (int, float)) for key in SECONDS_KEYS
+        ):
+            raise GnnoError(
+                f"{damaged}: history[{index}]['seconds'] must give {', '.join(SECONDS_KEYS)} "
+                f"as numbers, got {seconds!r}"
+            )
+    return records
+
+
+def check_rng(rng: Any) -> dict[str, torch.Tensor]:
+    """A checkpoint's RNG states, refused unless each is a ``uint8`` tensor
+    (what ``torch.set_rng_state`` takes)."""
+    damaged = "the checkpoint's RNG state is damaged"
+    try:
+        states = dict(rng)
+    except (TypeError, ValueError) as err:
+        raise GnnoError(f"{damaged}: {err!r}") from None
+    if "torch" not in states:
+        raise GnnoError(f"{damaged}: it has no 'torch' state")
+    for name, value in states.items():
+        if not isinstance(value, torch.Tensor) or value.dtype != torch.uint8 or value.dim() != 1:
+            got = (
+                f"{value.dtype} of shape {tuple(value.shape)}"
+                if isinstance(value, torch.Tensor)
+                else type(value).__name__
+            )
+            raise GnnoError(f"{damaged}: {name!r} must be a 1-d uint8 tensor, got {got}")
+    return states
+
+
+__all__ = [
+    "NAME",
+    "FORMAT",
+    "RANK_FORMAT",
+    "VERSION",
+    "RECORD_KEYS",
+    "SECONDS_KEYS",
+    "rank_path",
+    "save",
+    "load",
+    "check",
+    "check_history",
+    "check_rng",
+]

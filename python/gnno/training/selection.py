@@ -76,17 +76,59 @@ class BestModel:
             "stopped": self.stopped,
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(
+        self, state: Mapping[str, Any], model: torch.nn.Module | None = None
+    ) -> None:
+        """Restores ``state_dict()``'s output, all of it or (on any error)
+        none of it. With ``model``, the kept weights must fit it: their
+        names and shapes are ``model``'s (else ``restore`` would fail only
+        after training)."""
+        damaged = "the checkpoint's model-selection state is damaged"
         try:
-            self.metric = state["metric"]
-            self.epoch = None if state["epoch"] is None else int(state["epoch"])
-            self.value = None if state["value"] is None else float(state["value"])
-            self.metrics = {str(k): float(v) for k, v in dict(state["metrics"]).items()}
-            self.state = state["state"]
-            self.bad_epochs = int(state["bad_epochs"])
-            self.stopped = bool(state["stopped"])
+            metric = state["metric"]
+            epoch = None if state["epoch"] is None else int(state["epoch"])
+            value = None if state["value"] is None else float(state["value"])
+            metrics = {str(k): float(v) for k, v in dict(state["metrics"]).items()}
+            weights = None if state["state"] is None else dict(state["state"])
+            bad_epochs = int(state["bad_epochs"])
+            stopped = bool(state["stopped"])
         except (KeyError, TypeError, ValueError) as err:
-            raise GnnoError(f"the checkpoint's model-selection state is damaged: {err!r}") from None
+            raise GnnoError(f"{damaged}: {err!r}") from None
+        if metric is not None and not isinstance(metric, str):
+            raise GnnoError(f"{damaged}: metric must be a name or None, got {metric!r}")
+        if (epoch is None) != (value is None) or (epoch is None) != (weights is None):
+            raise GnnoError(
+                f"{damaged}: a best epoch ({epoch!r}), its value ({value!r}) and its weights "
+                "must be all present or all absent"
+            )
+        if (epoch is not None and epoch < 0) or bad_epochs < 0:
+            raise GnnoError(
+                f"{damaged}: epoch {epoch!r} and bad_epochs {bad_epochs!r} must not be negative"
+            )
+        if weights is not None and model is not None:
+            _check_fits(weights, model, damaged)
+        self.metric, self.epoch, self.value, self.metrics = metric, epoch, value, metrics
+        self.state, self.bad_epochs, self.stopped = weights, bad_epochs, stopped
+
+
+def _check_fits(weights: Mapping[str, Any], model: torch.nn.Module, damaged: str) -> None:
+    """Refuses ``weights`` unless they have exactly ``model``'s tensor
+    names and shapes, naming the first difference."""
+    mine = model.state_dict()
+    missing = sorted(set(mine) - set(weights))
+    extra = sorted(set(weights) - set(mine))
+    if missing or extra:
+        raise GnnoError(
+            f"{damaged}: the best weights do not fit the model (missing {missing}, "
+            f"unexpected {extra})"
+        )
+    for name, tensor in mine.items():
+        saved = weights[name]
+        if not isinstance(saved, torch.Tensor) or saved.shape != tensor.shape:
+            got = tuple(saved.shape) if isinstance(saved, torch.Tensor) else type(saved).__name__
+            raise GnnoError(
+                f"{damaged}: the best weights' {name} is {got}, the model's {tuple(tensor.shape)}"
+            )
 
 
 __all__ = ["BestModel", "cpu_state"]

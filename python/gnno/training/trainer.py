@@ -410,17 +410,21 @@ class Trainer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continues the run ``state`` came from. Refuses a checkpoint of
         another version, other settings, other training data or another
-        model shape, naming what differs."""
+        model shape, naming what differs; a refused checkpoint leaves the
+        trainer (model, optimizer, sampler, selection, RNG) as it was."""
         checkpoint.check(state)
         ddp.check_world_size(state, self.world_size)
         try:
             saved = dict(state["config"])
             data = state["data"]
             epoch = int(state["epoch"])
-            history = [dict(h) for h in state["history"]]
-            model_state, rng = state["model"], dict(state["rng"])
+            history, model_state, rng = state["history"], state["model"], state["rng"]
+            optimizer_state, sampler_state = state["optimizer"], state["sampler"]
+            best_state = state["best"]
         except (KeyError, TypeError, ValueError) as err:
             raise GnnoError(f"the checkpoint is damaged: {err!r}") from None
+        history = checkpoint.check_history(history, epoch)
+        rng = checkpoint.check_rng(rng)
         mine = self.config()
         for key in _RESUME_KEYS:
             if key == "metric" and mine[key] is None:
@@ -435,13 +439,23 @@ class Trainer:
                 "cannot resume: the checkpoint was trained on other data "
                 f"(fingerprint {data!r}, this trainer's data {_fingerprint(self.train_data)!r})"
             )
+        before = (cpu_state(self.model), self.optimizer.state_dict(), self.sampler.state_dict())
         try:
-            self.model.load_state_dict(model_state)
-        except (RuntimeError, KeyError, TypeError) as err:
-            raise GnnoError(f"cannot resume: the checkpoint's model does not fit: {err}") from None
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.best.load_state_dict(state["best"])
+            try:
+                self.model.load_state_dict(model_state)
+            except (RuntimeError, KeyError, TypeError) as err:
+                raise GnnoError(
+                    f"cannot resume: the checkpoint's model does not fit: {err}"
+                ) from None
+            self.optimizer.load_state_dict(optimizer_state)
+            self.sampler.load_state_dict(sampler_state)
+            self.best.load_state_dict(best_state, self.model)
+        except BaseException:
+            model, optimizer, sampler = before
+            self.model.load_state_dict(model)
+            self.optimizer.load_state_dict(optimizer)
+            self.sampler.load_state_dict(sampler)
+            raise
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
