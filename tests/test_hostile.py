@@ -318,6 +318,33 @@ def test_scores_that_are_not_finite_are_refused_naming_where(name):
     assert pickle.dumps(s.state_dict()) == pickle.dumps(before)
 
 
+@pytest.mark.parametrize("name", ["dns", "srns", "gain"])
+@pytest.mark.parametrize("bound", ["vectors", "generic model"])
+def test_a_positive_that_is_not_a_training_item_is_refused(name, bound):
+    """Score-based samplers compare candidates with the pair's positive (and
+    SRNS reads its score history), so another item is refused, naming it,
+    before the stream moves; score-free samplers ignore the positive."""
+    train = make_train()
+    uv, iv = vectors(train)
+    s = build_sampler(name, train, seed=3)
+    if bound == "generic model":
+        s.refresh(ScoreTable(uv @ iv.T))
+    else:
+        s.refresh_embeddings(uv, iv)
+    u = 7
+    own = int(train.row(u)[0])
+    other = next(i for i in range(train.n_items) if i not in set(train.row(u).tolist()))
+    before = pickle.dumps(s.state_dict())
+    with pytest.raises(
+        GnnoError, match=rf"positives\[1\] is item {other}, .* user {u} \(users\[1\]\)"
+    ):
+        s.sample_for_pairs([u, u], [own, other], 2)
+    assert pickle.dumps(s.state_dict()) == before
+    s.sample_for_pairs([u, u], [own, own], 2)
+    for free in ("uniform", "popularity"):
+        assert build_sampler(free, train, seed=3).sample_for_pairs([u], [other], 2).shape == (1, 2)
+
+
 class _Pairs(torch.utils.data.Dataset):
     """A dataset whose items are drawn by a sampler inside it."""
 

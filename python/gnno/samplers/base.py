@@ -135,8 +135,10 @@ class Sampler:
 
     def sample_for_pairs(self, users: Any, positives: Any, k: int = 1) -> Any:
         """``k`` negatives for each ``(users[b], positives[b])`` training pair,
-        shape ``(B, k)``. Score-free samplers ignore the positive; hard-negative
-        samplers compare candidates against it."""
+        shape ``(B, k)``. Score-free samplers ignore the positive (it must
+        be an item id in range); hard-negative samplers compare candidates
+        against it, and refuse a positive that is not a training item of
+        its user."""
         u = as_ids(users, "users")
         p = as_ids(positives, "positives")
         k = _check_k(k, len(u))

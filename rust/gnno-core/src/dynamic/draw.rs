@@ -347,15 +347,28 @@ impl<'a> Proposer<'a> {
 }
 
 /// Validates a batch of draws: users in range and not saturated, positives
-/// (when given) aligned with them and in range.
+/// (when given) aligned with them, in range and each a training item of its
+/// user. The positive is the anchor the criteria compare candidates with
+/// (and SRNS reads its score history by its place in the user's row), so
+/// any other item would silently change the draw, not fail it.
 pub(super) fn check_draw(
     train: &Interactions,
     users: &[i64],
     positives: Option<&[i64]>,
 ) -> Result<()> {
     check_batch(train, users, "users")?;
-    match positives {
-        Some(p) => check_pairs(train, users, p),
-        None => Ok(()),
+    let Some(positives) = positives else {
+        return Ok(());
+    };
+    check_pairs(train, users, positives)?;
+    for (b, (&u, &p)) in users.iter().zip(positives).enumerate() {
+        if !train.contains(u as usize, p as u32) {
+            return Err(Error::value(format!(
+                "positives[{b}] is item {p}, which is not a training item of user {u} \
+                 (users[{b}]): a score-based sampler compares its candidates with the \
+                 pair's training positive"
+            )));
+        }
     }
+    Ok(())
 }

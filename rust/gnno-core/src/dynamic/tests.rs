@@ -805,3 +805,28 @@ fn windowed_snapshots_survive_failures_and_restores() {
     assert!(t.restore_embeddings(vec![emb(&train, 1)], None, 9).is_err());
     assert_eq!(probe(&mut t), before);
 }
+
+#[test]
+fn a_positive_that_is_not_a_training_item_is_refused_naming_it() {
+    let train = data();
+    let mut s = gain_sampler(train.clone());
+    s.refresh_embeddings(emb(&train, 1)).unwrap();
+    let (u, own) = (3i64, train.row(3)[0] as i64);
+    let other = (0..50i64).find(|&i| !train.contains(3, i as u32)).unwrap();
+    assert!(s.draw_from_vectors(&[u, u], Some(&[own, own]), 2).is_ok());
+    let before = s.stream();
+    for result in [
+        s.draw_from_vectors(&[u, u], Some(&[own, other]), 2)
+            .map(|_| ()),
+        s.propose(&[u, u], Some(&[own, other]), 2).map(|_| ()),
+    ] {
+        let e = result.unwrap_err();
+        assert!(
+            e.message.contains(&format!("positives[1] is item {other}"))
+                && e.message.contains("user 3 (users[1])"),
+            "{e}"
+        );
+    }
+    // Refused before the stream moved.
+    assert_eq!(s.stream(), before);
+}
