@@ -10,6 +10,7 @@ that epoch's model, and the compute it used.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import platform
 import time
@@ -220,6 +221,14 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
     return float(u / (n_pos * n_neg))
 
 
+@functools.cache
+def code_commit() -> str:
+    """The commit of the code this process runs: HEAD when first asked.
+    The command line asks before its first run, so a commit made while the
+    process trains (it keeps the code it loaded) does not name its runs."""
+    return git_commit(mark_changes=False)
+
+
 def compute_info(device: str, wall: float, cpu_started: float) -> dict[str, Any]:
     """The machine and the compute of one run."""
     import torch
@@ -241,7 +250,7 @@ def compute_info(device: str, wall: float, cpu_started: float) -> dict[str, Any]
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gnno": getattr(gnno, "__version__", "?"),
-        "commit": git_commit(mark_changes=False),
+        "commit": code_commit(),
         "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -253,5 +262,6 @@ __all__ = [
     "memory_snapshot",
     "summary",
     "auc",
+    "code_commit",
     "compute_info",
 ]
