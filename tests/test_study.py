@@ -153,7 +153,7 @@ def test_runs_name_the_commit_their_process_started_at(monkeypatch: pytest.Monke
     monkeypatch.setattr(runner, "git_commit", lambda mark_changes=True: next(heads))
     runner.code_commit.cache_clear()
     try:
-        runner.code_commit()  # the command line asks before its first run
+        runner.code_commit()  # train_run asks as the first run starts
         assert runner.compute_info("cpu", 1.0, 0.0)["commit"] == "aaaaaaa"
         assert runner.compute_info("cpu", 1.0, 0.0)["commit"] == "aaaaaaa"
     finally:
@@ -370,8 +370,12 @@ def test_gain_against_dns_at_the_other_losses_is_stated_per_data_set(
             continue
         metric = DATASETS[spec.dataset].headline
         value = 0.1 * (ratio[spec.seed] if spec.sampler == "gain" else 1.0)
-        store.runs[spec.key] = {"key": spec.key, "seed": spec.seed, "test": {metric: value}}
-        store.runs[spec.key]["history"] = []
+        store.runs[spec.key] = {
+            "key": spec.key,
+            "seed": spec.seed,
+            "test": {metric: value},
+            "history": [],
+        }
     (blank, line) = other_loss_lines(store, specs)
     assert blank == "" and f"the recipe's is {DEFAULT[1]}" in line
     cleared, missed = line.split("; not on ")

@@ -35,7 +35,7 @@ from .figures import make_figures
 from .plan import PlanConfig, RunSpec, main_runs, plan
 from .registry import DATASETS, HYPOTHESES, LOSSES, SAMPLERS, STUDY_DATASETS
 from .report import write_report
-from .runner import code_commit, train_run
+from .runner import train_run
 from .store import Store
 
 QUICK_HYPOTHESES = ("fresh-10", "group-many", "oracle-dns")
@@ -119,7 +119,6 @@ def main(argv: list[str]) -> int:
             print(f"{'done' if spec.key in store else '    '}  tier {spec.tier}  {spec.key}")
         return 0
     if not args.report_only:
-        code_commit()  # the code this process loaded, named in its runs
         run_plan(planned, store, args, scratch=out / "study" / "data")
     # The report covers the whole plan whatever narrowed the runs trained.
     config = report_config(args)

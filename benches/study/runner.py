@@ -33,6 +33,7 @@ POPULARITY_USERS = 2000
 
 def train_run(spec: RunSpec, data: StudyData, device: str = "cpu") -> dict[str, Any]:
     """Trains ``spec`` on ``data`` to the recipe's epoch cap or early stop."""
+    code_commit()  # the code this process runs, named in its records
     import torch
 
     from gnno.protocols import union
@@ -224,8 +225,9 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
 @functools.cache
 def code_commit() -> str:
     """The commit of the code this process runs: HEAD when first asked.
-    The command line asks before its first run, so a commit made while the
-    process trains (it keeps the code it loaded) does not name its runs."""
+    ``train_run`` asks as its first run starts (the study's and the recipe
+    search's), so a commit made while the process trains (it keeps the code
+    it loaded) does not name its runs."""
     return git_commit(mark_changes=False)
 
 
