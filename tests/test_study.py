@@ -267,6 +267,27 @@ def test_a_main_run_planned_again_by_a_hypothesis_stays_a_main_run(
     assert planned[gain.key].tier <= gain.tier
 
 
+def test_runs_beyond_the_issues_coverage_come_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planted false negatives serve the gain test (gain against DNS);
+    the other samplers' other losses there are planned after every run that
+    the study's coverage (every sampler and loss on ML-1M, Gowalla and the
+    synthetic data) and the gain test need."""
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import TIERS, plan
+
+    runs = plan(config_from(parse_args([])))
+    last = len(TIERS) - 1
+    extra = [s for s in runs if s.tier == last]
+    assert extra and all(
+        s.dataset == "ml1m-fn30" and s.sampler not in ("gain", "dns") and s.loss != "softmax"
+        for s in extra
+    )
+    first_extra = runs.index(extra[0])
+    assert all(s.tier == last for s in runs[first_extra:])
+    assert any(s.dataset == "gowalla" and s.loss == "group" for s in runs[:first_extra])
+
+
 def test_the_committed_stores_hold_only_runs_the_report_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
