@@ -288,6 +288,26 @@ def test_runs_beyond_the_issues_coverage_come_last(monkeypatch: pytest.MonkeyPat
     assert any(s.dataset == "gowalla" and s.loss == "group" for s in runs[:first_extra])
 
 
+def test_the_report_says_when_only_the_last_tier_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benches"))
+    from study.cli import config_from, parse_args
+    from study.plan import TIERS, plan
+    from study.report import _missing_tiers
+
+    runs = plan(config_from(parse_args([])))
+    last = len(TIERS) - 1
+    done_but_last = {s.key for s in runs if s.tier != last}
+    said = _missing_tiers(runs, done_but_last)  # type: ignore[arg-type]
+    n = sum(1 for s in runs if s.tier == last)
+    assert said.startswith(f"; the {n} missing are all of the last tier")
+    assert f"every run of tiers 0–{last - 1} is finished" in said
+    one_more = done_but_last - {next(s.key for s in runs if s.tier == 0)}
+    assert _missing_tiers(runs, one_more) == ""  # type: ignore[arg-type]
+    assert _missing_tiers(runs, {s.key for s in runs}) == ""  # type: ignore[arg-type]
+
+
 def test_the_committed_stores_hold_only_runs_the_report_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -49,7 +49,7 @@ TIERS = (
     "hypotheses on ML-1M and ML-1M-fn30",
     "Gowalla: gain and DNS on more seeds; synthetic: every sampler, default loss",
     "the rest: other losses on more seeds and data sets",
-    "ML-1M-fn30: uniform, popularity and SRNS with the other losses (beyond the gain test's pair)",
+    "ML-1M-fn30: uniform, popularity and SRNS with the other losses, beyond the gain test's pair",
 )
 
 
