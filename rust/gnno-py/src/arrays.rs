@@ -16,6 +16,14 @@ pub fn slice1<'a, T: numpy::Element>(
         .map_err(|_| ShapeError::new_err(format!("{name} must be a C-contiguous 1-d array")))
 }
 
+/// [`slice1`] of an optional argument.
+pub fn opt_slice1<'a, T: numpy::Element>(
+    a: &'a Option<PyReadonlyArray1<'_, T>>,
+    name: &str,
+) -> PyResult<Option<&'a [T]>> {
+    a.as_ref().map(|a| slice1(a, name)).transpose()
+}
+
 /// A 2-d C-contiguous array as `(flat slice, rows, cols)`.
 pub fn slice2<'a, T: numpy::Element>(
     a: &'a PyReadonlyArray2<'_, T>,

@@ -14,7 +14,7 @@ use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use std::sync::Arc;
 
-use crate::arrays::{slice1, slice2, vec1, vec2, ArrayPair};
+use crate::arrays::{opt_slice1, slice1, slice2, vec1, vec2, ArrayPair};
 use crate::errors::{GnnoError, IntoPyResult, ShapeError, Shared};
 use crate::interactions::PyInteractions;
 
@@ -326,10 +326,7 @@ impl PyDynamicSampler {
         k: usize,
     ) -> PyResult<ArrayPair<'py, PyArray1<i64>>> {
         let u = slice1(&users, "users")?;
-        let p = match &positives {
-            Some(p) => Some(slice1(p, "positives")?),
-            None => None,
-        };
+        let p = opt_slice1(&positives, "positives")?;
         let out = self.inner.with(py, |s| s.propose(u, p, k))?;
         Ok((vec1(py, out.items), vec1(py, out.anchors)))
     }
@@ -367,10 +364,7 @@ impl PyDynamicSampler {
         k: usize,
     ) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let u = slice1(&users, "users")?;
-        let p = match &positives {
-            Some(p) => Some(slice1(p, "positives")?),
-            None => None,
-        };
+        let p = opt_slice1(&positives, "positives")?;
         let out = self.inner.with(py, |s| s.draw_from_vectors(u, p, k))?;
         vec2(py, out, u.len(), k)
     }

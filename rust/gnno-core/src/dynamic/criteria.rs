@@ -123,17 +123,10 @@ impl DrawContext<'_> {
         scores: &[f32],
         threshold: f32,
     ) -> i64 {
-        let hard = |s_j: f32| {
-            if anchor >= 0 {
-                sigmoid(s_j - s_i)
-            } else {
-                sigmoid(s_j)
-            }
-        };
         let mut order: Vec<(f32, usize)> = scores
             .iter()
             .enumerate()
-            .map(|(c, &s)| (hard(s), c))
+            .map(|(c, &s)| (hardness(anchor, s_i, s), c))
             .collect();
         // Decreasing hardness, ties to the lower index; NaN-free (scores are
         // checked finite before any draw).
