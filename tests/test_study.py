@@ -267,7 +267,7 @@ def test_a_main_run_planned_again_by_a_hypothesis_stays_a_main_run(
     assert planned[gain.key].tier <= gain.tier
 
 
-def test_runs_beyond_the_issues_coverage_come_last(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_beyond_the_studys_coverage_come_last(monkeypatch: pytest.MonkeyPatch) -> None:
     """The planted false negatives serve the gain test (gain against DNS);
     the other samplers' other losses there are planned after every run that
     the study's coverage (every sampler and loss on ML-1M, Gowalla and the

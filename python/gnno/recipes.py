@@ -79,10 +79,11 @@ DEFAULT_LOSS = "softmax"
 #: ``docs/RESULTS.md``, "Targets", shows the leads). SRNS replaced uniform
 #: so: it leads uniform on validation on every data set of the study, beyond
 #: the spread on Gowalla and with 30% planted false negatives (the case the
-#: library is for), within it on MovieLens-1M and the synthetic data. DNS and the gain sampler lead on Gowalla's validation
-#: but trail on MovieLens-1M: with 16 negatives in a softmax at temperature
-#: 0.25 the loss already weights the hardest of them, and harder draws add
-#: false negatives. An SRNS run takes longer than a uniform one (minutes per
+#: library is for), within it on MovieLens-1M and the synthetic data. DNS
+#: and the gain sampler lead uniform on Gowalla's validation but trail it on
+#: MovieLens-1M: with 16 negatives in a softmax at temperature 0.25 the loss
+#: already weights the hardest of them, and harder draws add false
+#: negatives. An SRNS run takes longer than a uniform one (minutes per
 #: run in the report); ``--sampler uniform`` is the cheapest.
 DEFAULT_SAMPLER = "srns"
 
