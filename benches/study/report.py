@@ -389,10 +389,11 @@ def _missing_tiers(planned: list[RunSpec], store: Store) -> str:
     (the runs beyond what the study's coverage needs)."""
     missing = [s.tier for s in planned if s.key not in store]
     last = len(TIERS) - 1
-    if not missing or set(missing) != {last}:
+    if set(missing) != {last}:
         return ""
+    n = len(missing)
     return (
-        f"; the {len(missing)} missing are all of the last tier ({TIERS[last]}): "
+        f"; the {n} missing {'are all' if n > 1 else 'is'} of the last tier ({TIERS[last]}): "
         f"every run of tiers 0–{last - 1} is finished"
     )
 
